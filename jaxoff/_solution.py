@@ -1,0 +1,160 @@
+"""The `Solution` pytree returned by `jo.solve`."""
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .model import Model
+
+# Status codes, shared by solve, sweep and calibrate. 0 is the only "fine" status.
+STATUS_NAMES = {
+    0: "converged",
+    1: "not_converged",
+    2: "invalid_parameters",
+    3: "out_of_regime",
+    4: "nonfinite",
+}
+CONVERGED, NOT_CONVERGED, INVALID_PARAMETERS, OUT_OF_REGIME, NONFINITE = range(5)
+
+
+class Solution(eqx.Module):
+    """An equilibrium: unknowns and derived outputs by name, with its diagnostics.
+
+    Index it by name (`sol["w"]`) for any unknown, output or regime flag. Under `jax.vmap` every
+    field carries the batch dimension. Points that failed (not converged, invalid parameters,
+    non-finite, or out of regime) have NaN unknowns/outputs unless `solve(..., mask=False)`.
+
+    **Fields:** `unknowns`, `outputs`, `regime`, `residuals` (dicts by name), `converged` (bool:
+    solver success and residual norm below tolerance), `status` (int code, see `STATUS_NAMES`),
+    `residual_norm` (max-abs scaled residual), `steps` (Newton steps, including fallback steps),
+    `model` (the model solved).
+    """
+
+    unknowns: dict
+    outputs: dict
+    regime: dict
+    residuals: dict
+    converged: jax.Array
+    status: jax.Array
+    residual_norm: jax.Array
+    steps: jax.Array
+    model: Model
+
+    # -- access -----------------------------------------------------------------------------------
+    def __getitem__(self, name: str):
+        for d in (self.unknowns, self.outputs, self.regime):
+            if name in d:
+                return d[name]
+        close = difflib.get_close_matches(name, self.keys(), n=1, cutoff=0.5)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise KeyError(f"'{name}' is not an unknown, output or regime flag of {self.model.label()}.{hint}")
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.unknowns or name in self.outputs or name in self.regime
+
+    def keys(self) -> list[str]:
+        return [*self.unknowns, *self.outputs, *self.regime]
+
+    @property
+    def in_regime(self):
+        """All regime conditions together (bool array)."""
+        ok = jnp.asarray(True)
+        for v in self.regime.values():
+            ok = ok & jnp.asarray(v)
+        return ok
+
+    @property
+    def ok(self):
+        """True where the point is converged, valid and inside its regime (status 0)."""
+        return self.status == CONVERGED
+
+    @property
+    def status_name(self):
+        """Status as a readable name (a str, or a NumPy array of str for batched solutions)."""
+        s = np.asarray(self.status)
+        if s.ndim == 0:
+            return STATUS_NAMES[int(s)]
+        return np.vectorize(STATUS_NAMES.get)(s)
+
+    def values(self) -> dict[str, Any]:
+        """Unknowns and outputs in one dict."""
+        return {**self.unknowns, **self.outputs}
+
+    def to_series(self):
+        """Unknowns, outputs and diagnostics of an unbatched solution as a pandas Series."""
+        import pandas as pd
+
+        data = {k: float(np.asarray(v)) for k, v in self.values().items() if np.ndim(v) == 0}
+        data.update({f"regime:{k}": bool(np.asarray(v)) for k, v in self.regime.items()})
+        data.update(
+            status=self.status_name,
+            converged=bool(np.asarray(self.converged)),
+            residual_norm=float(np.asarray(self.residual_norm)),
+            steps=int(np.asarray(self.steps)),
+        )
+        return pd.Series(data, name=self.model.label())
+
+    def to_frame(self):
+        """A batched solution as a tidy pandas DataFrame, one row per point."""
+        import pandas as pd
+
+        cols = {}
+        for k, v in self.values().items():
+            a = np.asarray(v)
+            cols[k] = a.reshape(a.shape[0], -1)[:, 0] if a.ndim >= 1 else np.full(1, a)
+        n = len(next(iter(cols.values()))) if cols else int(np.size(self.status))
+        for k, v in self.regime.items():
+            cols[f"regime:{k}"] = np.broadcast_to(np.asarray(v), (n,))
+        cols["status"] = np.broadcast_to(np.asarray(self.status_name), (n,))
+        cols["converged"] = np.broadcast_to(np.asarray(self.converged), (n,))
+        cols["residual_norm"] = np.broadcast_to(np.asarray(self.residual_norm), (n,))
+        return pd.DataFrame(cols)
+
+    def message(self) -> str:
+        """A one-paragraph diagnosis: status, worst residual by name, and what to try."""
+        if np.ndim(self.status) != 0:
+            counts = {STATUS_NAMES[int(k)]: int(c) for k, c in zip(*np.unique(np.asarray(self.status), return_counts=True))}
+            return f"{self.model.label()}: batched solution, statuses {counts}."
+        status = self.status_name
+        worst_name, worst = _worst_residual(self.residuals)
+        head = f"{self.model.label()}: {status}"
+        detail = f"; worst residual {worst_name} = {worst:.3g} after {int(self.steps)} steps"
+        if status == "converged":
+            return head + f" (residual norm {float(self.residual_norm):.2e}, {int(self.steps)} steps)."
+        if status == "invalid_parameters":
+            return head + ": parameters outside the admissible domain; see model.domain()."
+        if status == "out_of_regime":
+            failed = [k for k, v in self.regime.items() if not bool(np.asarray(v))]
+            return head + detail + f"; regime conditions failing: {', '.join(failed)}."
+        return head + detail + (
+            ". Try another starting point (guess=...), continuation from a nearby solved point "
+            "(jo.continuation), or more steps (max_steps=...)."
+        )
+
+    def __repr__(self) -> str:
+        if np.ndim(self.status) != 0:
+            return f"Solution({self.model.label()}, batched {np.shape(self.status)}, {self.message()})"
+        vals = ", ".join(f"{k}={float(np.asarray(v)):.6g}" for k, v in self.unknowns.items() if np.ndim(v) == 0)
+        return f"Solution({vals}; {self.message()})"
+
+    def _repr_html_(self) -> str:
+        if np.ndim(self.status) != 0:
+            return self.to_frame().to_html(max_rows=30)
+        return f"<b>{self.message()}</b>" + self.to_series().to_frame().to_html()
+
+
+def _worst_residual(residuals: dict) -> tuple[str, float]:
+    worst_name, worst = "", -1.0
+    for k, v in residuals.items():
+        a = np.abs(np.asarray(v, dtype=float))
+        m = float(np.nanmax(a)) if a.size and not np.all(np.isnan(a)) else float("nan")
+        if np.isnan(m) or m > worst:
+            worst_name, worst = k, m
+            if np.isnan(m):
+                break
+    return worst_name, worst

@@ -1,0 +1,11 @@
+"""Shared economics: CES technologies, offshoring-cost schedules, distribution integrals.
+
+Each concept lives here once; model files import from here and never re-derive these formulas.
+"""
+from .ces import ces_cost_share, ces_input_coefficients, ces_log_unit_cost, ces_unit_cost, ces_price_index
+from .offshoring import PowerSchedule, Schedule
+
+__all__ = [
+    "ces_log_unit_cost", "ces_unit_cost", "ces_input_coefficients", "ces_cost_share", "ces_price_index",
+    "Schedule", "PowerSchedule",
+]
