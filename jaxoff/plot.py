@@ -331,8 +331,7 @@ def plot_statics(table, *, ax=None, fmt: str = "{:.2f}", cmap: str = "RdBu_r", v
     finite = vals[np.isfinite(vals)]
     lim = vmax if vmax is not None else (float(np.max(np.abs(finite))) if finite.size else 1.0)
     lim = lim if lim > 0 else 1.0
-    cm = mpl.colormaps[cmap].copy()
-    cm.set_bad("0.85")
+    cm = mpl.colormaps[cmap].with_extremes(bad="0.85")
     norm = mpl.colors.Normalize(-lim, lim)
     im = ax.imshow(np.ma.masked_invalid(vals), cmap=cm, norm=norm, aspect="auto")
     ax.set_xticks(range(nc), [str(c) for c in table.columns])
