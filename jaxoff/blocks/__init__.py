@@ -3,9 +3,12 @@
 Each concept lives here once; model files import from here and never re-derive these formulas.
 """
 from .ces import ces_cost_share, ces_input_coefficients, ces_log_unit_cost, ces_unit_cost, ces_price_index
-from .offshoring import PowerSchedule, Schedule
+from .offshoring import (
+    SCHEDULE_KINDS, ExponentialSchedule, GeneralSchedule, LinearSchedule, PowerSchedule, Schedule, make_schedule,
+)
 
 __all__ = [
     "ces_log_unit_cost", "ces_unit_cost", "ces_input_coefficients", "ces_cost_share", "ces_price_index",
-    "Schedule", "PowerSchedule",
+    "Schedule", "PowerSchedule", "ExponentialSchedule", "LinearSchedule", "GeneralSchedule",
+    "make_schedule", "SCHEDULE_KINDS",
 ]
