@@ -183,7 +183,10 @@ def _event_list(events, x) -> list[tuple[float, str]]:
         return [(float(events), "")]
     out = []
     for e in events:
-        if isinstance(e, Mapping):
+        if hasattr(e, "value") and hasattr(e, "kind"):  # a jo.continuation Event
+            flag = str(getattr(e, "flag", ""))
+            out.append((float(e.value), flag if e.kind == "regime" else f"{e.kind}: {flag}"))
+        elif isinstance(e, Mapping):
             p = next(e[k] for k in (x, "at", "value", "x") if k in e)
             out.append((float(p), str(e.get("event", e.get("flag", e.get("name", ""))))))
         elif isinstance(e, (tuple, list)) and len(e) == 2:
@@ -217,8 +220,9 @@ def plot_sweep(df, x: str, ys: str | Sequence[str] | None = None, *, regime_col=
       not `x`, a diagnostic or a regime flag).
     - `regime_col`: `"auto"` (all `regime:*` flags and `status`), one column, a list of flags, or
       `None` for no shading (see `regime_labels`).
-    - `events`: vertical lines: a number, a list of numbers or `(label, x)` pairs, a dict
-      label -> x, or a DataFrame with a position column (`x`, "at" or "value") and a label column.
+    - `events`: vertical lines: the event list of `jo.continuation`, a number, a list of numbers or
+      `(label, x)` pairs, a dict label -> x, or a DataFrame with a position column (`x`, "at" or
+      "value") and a label column.
     - `hue`: draw one line per value of this column (e.g. the second axis of a 2-D grid); regime
       bands are then not drawn, since they differ by line.
     - `ax`: an Axes to draw into (a new figure otherwise); `logx`/`logy`: log scales.
@@ -284,9 +288,12 @@ def plot_sweep(df, x: str, ys: str | Sequence[str] | None = None, *, regime_col=
         ax.plot(xv[failed], np.full(failed.sum(), 0.02), "x", color=_FAIL_COLOR, ms=6, mew=1.5,
                 transform=trans, zorder=4, clip_on=False, label="solver failed")
 
-    for i, (pos, lab) in enumerate(_event_list(events, x)):
+    seen = set()
+    for pos, lab in _event_list(events, x):
+        name = lab or "boundary"
         ax.axvline(pos, color="0.25", ls="--", lw=1.0, zorder=2.5,
-                   label=("boundary" if i == 0 else "_nolegend_") if not lab else lab)
+                   label=name if name not in seen else "_nolegend_")
+        seen.add(name)
         if lab:
             ax.annotate(lab, (pos, 0.98), xycoords=("data", "axes fraction"), rotation=90,
                         ha="right", va="top", fontsize=7.5, color="0.25")
@@ -363,6 +370,32 @@ _MODEL_COLS = ("model", "fitted", "predicted", "model_value", "simulated")
 _DATA_COLS = ("data", "target", "observed", "data_value", "empirical")
 
 
+def _fit_frame(df, model_col, data_col, label_col, group_col):
+    """Bring the calibration module's frames into one-row-per-point form."""
+    import pandas as pd
+
+    cols = set(df.columns)
+    if model_col is None and data_col is None and {"kind", "name", "value", "target"} <= cols:
+        # CalibrationResult.as_frame(): parameter rows and moment rows in one frame.
+        return df[df["kind"] == "moment"], "value", "target", label_col or "name", group_col
+    pairs = [c[len("model:"):] for c in df.columns if isinstance(c, str) and c.startswith("model:")
+             and f"target:{c[len('model:'):]}" in cols]
+    if pairs and data_col is None and (model_col is None or model_col.startswith("model:")):
+        chosen = [model_col[len("model:"):]] if model_col else pairs
+        unit = df.index.name or "unit"
+        parts = []
+        for m in chosen:
+            part = pd.DataFrame({unit: df.index.astype(str), "moment": m,
+                                 "model": df[f"model:{m}"].to_numpy(dtype=float),
+                                 "data": df[f"target:{m}"].to_numpy(dtype=float)})
+            parts.append(part)
+        long = pd.concat(parts, ignore_index=True)
+        if len(chosen) > 1 and group_col is None:
+            group_col = "moment"
+        return long, "model", "data", label_col or unit, group_col
+    return df, model_col, data_col, label_col, group_col
+
+
 def _named(role, col):
     return role if col == role else f"{role} ({col})"
 
@@ -385,9 +418,12 @@ def plot_fit(df, model_col: str | None = None, data_col: str | None = None, labe
 
     **Arguments:**
 
-    - `df`: one row per target (e.g. `CalibrationResult.as_frame()`), with a model column, a data
-      column and optionally a label column (country, moment name); columns are guessed when not
-      given ("model"/"fitted"/"predicted" and "data"/"target"/"observed").
+    - `df`: one row per target, with a model column, a data column and optionally a label column
+      (country, moment name); columns are guessed when not given ("model"/"fitted"/"predicted" and
+      "data"/"target"/"observed"). Also understood as they are: `CalibrationResult.as_frame()`
+      (its moment rows: "value" against "target", labelled by "name") and the `table` of
+      `calibrate_many` (columns "model:<m>" against "target:<m>", one point per unit and moment,
+      coloured by moment; pass `model_col="model:<m>"` to show one moment).
     - `kind`: `"scatter"`: data on x, model on y, with the 45-degree line and a label per point
       (points on the line fit exactly); `"bars"`: paired bars of data and model per label.
     - `group_col`: colour points by this column (e.g. the moment when several are pooled).
@@ -395,6 +431,7 @@ def plot_fit(df, model_col: str | None = None, data_col: str | None = None, labe
 
     **Returns:** the matplotlib `Axes`.
     """
+    df, model_col, data_col, label_col, group_col = _fit_frame(df, model_col, data_col, label_col, group_col)
     model_col = _pick(df, model_col, _MODEL_COLS, "model values")
     data_col = _pick(df, data_col, _DATA_COLS, "data targets")
     if label_col is None and df.index.name is not None:
@@ -444,7 +481,7 @@ def plot_fit(df, model_col: str | None = None, data_col: str | None = None, labe
 
 
 @_styled
-def plot_bars(data, *, err=None, ax=None, sort: bool = False, title: str | None = None,
+def plot_bars(data, *, err=None, columns=None, ax=None, sort: bool = False, title: str | None = None,
               ylabel: str | None = None, ncols: int = 3, reference: Mapping[str, float] | float | None = None):
     """Calibrated parameters by country (or any labelled values) as bar charts.
 
@@ -452,24 +489,42 @@ def plot_bars(data, *, err=None, ax=None, sort: bool = False, title: str | None 
 
     - `data`: a Series (index: countries; one panel) or a DataFrame (index: countries, one column
       per parameter; one panel per parameter, since parameters have different scales). A long
-      frame with columns ("parameter", "value") and one label column is pivoted first.
+      frame with columns ("parameter", "value") and one label column is pivoted first. The
+      calibration module's frames work as they are: `calibrate_many(...).table` (parameter columns
+      with their "se:<p>" standard errors; diagnostics are left out) and
+      `CalibrationResult.as_frame()` (its parameter rows, one panel).
+    - `columns`: the columns (parameters) to draw, in order.
     - `err`: standard errors of the same shape (Series/DataFrame), drawn as error bars.
     - `sort`: order bars by value (per panel); `reference`: a horizontal line per panel (a number,
       or a dict parameter -> number, e.g. the spec's default).
     - `ax`: an Axes (Series) or a sequence of Axes, one per column (DataFrame).
     - `ncols`: panels per row when a new figure is made.
 
-    **Returns:** an `Axes` for a Series or a one-column frame given an `ax`, else the `Figure`.
+    **Returns:** the `Axes` when there is one panel (a Series, or one parameter), else the `Figure`.
     """
     import matplotlib.pyplot as plt
     import pandas as pd
 
+    if isinstance(data, pd.DataFrame) and {"kind", "name", "value"} <= set(data.columns):
+        # CalibrationResult.as_frame(): its parameter rows, with standard errors.
+        rows = data[data["kind"] == "parameter"].set_index("name")
+        if err is None and "se" in rows:
+            err = rows["se"].astype(float).rename("value")
+        data = rows["value"].astype(float).rename(title or "estimate")
+    elif isinstance(data, pd.DataFrame) and any(isinstance(c, str) and c.startswith("se:") for c in data.columns):
+        # calibrate_many's table: parameter columns, "se:<p>" columns and diagnostics.
+        params = [c[3:] for c in data.columns if isinstance(c, str) and c.startswith("se:") and c[3:] in data]
+        if err is None:
+            err = pd.DataFrame({p: data[f"se:{p}"] for p in params}, index=data.index).astype(float)
+        data = data[params].astype(float)
     if isinstance(data, pd.DataFrame) and {"parameter", "value"} <= set(data.columns) and data.shape[1] >= 3:
         label = next(c for c in data.columns if c not in ("parameter", "value", "se", "std_err"))
         se_col = next((c for c in ("se", "std_err") if c in data.columns), None)
         if se_col is not None and err is None:
             err = data.pivot(index=label, columns="parameter", values=se_col)
         data = data.pivot(index=label, columns="parameter", values="value")
+    if columns is not None and isinstance(data, pd.DataFrame):
+        data = data[_as_list(columns)]
     if isinstance(data, pd.Series):
         frame, single = data.to_frame(name=data.name or ylabel or "value"), True
         if err is not None and isinstance(err, pd.Series):
@@ -514,8 +569,4 @@ def plot_bars(data, *, err=None, ax=None, sort: bool = False, title: str | None 
             a.set_ylabel(ylabel)
     if title and not single:
         fig.suptitle(title)
-    if len(cols) == 1 and ax is not None:
-        return axes[0]
-    if single:
-        return axes[0]
-    return fig
+    return axes[0] if len(cols) == 1 else fig

@@ -260,3 +260,45 @@ def test_style_is_scoped():
     with jp.style():
         assert matplotlib.rcParams["axes.spines.top"] is False
     assert matplotlib.rcParams["axes.spines.top"] == before
+
+
+def test_plot_sweep_continuation_events_one_legend_entry_per_flag(p_sweep):
+    from types import SimpleNamespace
+
+    # Duck-typed like jo.continuation's Event (value, kind, flag).
+    ev = [SimpleNamespace(value=0.838, kind="regime", flag="diversified"),
+          SimpleNamespace(value=1.098, kind="regime", flag="diversified"),
+          SimpleNamespace(value=1.15, kind="fold", flag="det_sign")]
+    ax = jp.plot_sweep(p_sweep, "p", "w", events=ev)
+    v = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    assert sorted(float(ln.get_xdata()[0]) for ln in v) == [0.838, 1.098, 1.15]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend.count("diversified") == 1 and "fold: det_sign" in legend
+
+
+def test_calibration_frames_are_understood_as_they_are():
+    # The shapes of CalibrationResult.as_frame() and calibrate_many(...).table (jaxoff/calibrate.py).
+    as_frame = pd.DataFrame([
+        {"kind": "parameter", "name": "beta", "value": 1.7, "se": 0.1},
+        {"kind": "parameter", "name": "h_L", "value": 2.2, "se": np.nan},
+        {"kind": "moment", "name": "skill_premium", "value": 1.61, "target": 1.6, "deviation": 0.01, "weight": 1.0},
+        {"kind": "moment", "name": "g", "value": 0.19, "target": 0.2, "deviation": -0.01, "weight": 1.0},
+    ], columns=["kind", "name", "value", "se", "target", "deviation", "weight"])
+    ax = jp.plot_fit(as_frame)
+    np.testing.assert_allclose(ax.collections[0].get_offsets(), [[1.6, 1.61], [0.2, 0.19]])
+    assert sorted(t.get_text() for t in ax.texts) == ["g", "skill_premium"]
+    ax = jp.plot_bars(as_frame)
+    assert [r.get_height() for r in ax.patches] == [1.7, 2.2]
+
+    table = pd.DataFrame({"beta": [1.5, 2.0], "se:beta": [0.1, 0.2], "model:g": [0.2, 0.3],
+                          "target:g": [0.21, 0.3], "model:sp": [1.5, 1.7], "target:sp": [1.5, 1.6],
+                          "loss": [1e-6, 1e-7], "converged": [True, True], "status": ["converged"] * 2},
+                         index=pd.Index(["DEU", "USA"], name="iso3"))
+    ax = jp.plot_bars(table)  # one parameter: one panel, with its standard errors
+    assert [r.get_height() for r in ax.patches] == [1.5, 2.0]
+    assert any(type(c).__name__ == "ErrorbarContainer" for c in ax.containers)
+    ax = jp.plot_fit(table)
+    assert len(ax.collections) == 2  # one colour per moment
+    assert sorted(t.get_text() for t in ax.texts) == ["DEU", "DEU", "USA", "USA"]
+    ax = jp.plot_fit(table, model_col="model:sp")
+    np.testing.assert_allclose(ax.collections[0].get_offsets(), [[1.5, 1.5], [1.6, 1.7]])
