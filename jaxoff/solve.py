@@ -48,6 +48,7 @@ class SolverOptions(eqx.Module):
     fallback: bool = eqx.field(static=True, default=True)
     mask: bool = eqx.field(static=True, default=True)
     backend: str = eqx.field(static=True, default="optimistix")
+    homotopy_steps: int = eqx.field(static=True, default=0)
 
 
 class Layout(eqx.Module):
@@ -143,8 +144,42 @@ def _is_small(fn, z, model, opts):
     return jnp.all(jnp.isfinite(r)) & (jnp.max(jnp.abs(r)) <= opts.residual_tol)
 
 
+def _default_like(model: Model) -> Model:
+    """The model's class at its default parameters, keeping the model's static options."""
+    import dataclasses
+
+    static = {f.name: getattr(model, f.name) for f in dataclasses.fields(model)
+              if f.metadata.get("static", False)}
+    return type(model)(**static)
+
+
+def _homotopy(fn, model, layout, opts: SolverOptions):
+    """Continuation from the defaults: move parameters linearly to `model`, Newton at each step."""
+    base = _default_like(model)
+    if jax.tree_util.tree_structure(base) != jax.tree_util.tree_structure(model) or any(
+        jnp.shape(a) != jnp.shape(b)
+        for a, b in zip(jax.tree_util.tree_leaves(base), jax.tree_util.tree_leaves(model))
+    ):
+        return None  # parameter shapes differ from the defaults: no path to follow
+    z_base, ok_base, n_base = _newton(fn, layout.to_internal(base, base.guess()), base, opts)
+
+    def step(z, t):
+        m_t = jax.tree_util.tree_map(lambda a, b: (1 - t) * a + t * b, base, model)
+        z_new, ok, n = _newton(fn, z, m_t, opts)
+        return z_new, (ok, n)
+
+    ts = jnp.linspace(0.0, 1.0, opts.homotopy_steps + 1)[1:]
+    z, (oks, ns) = jax.lax.scan(step, z_base, ts)
+    return z, ok_base & oks[-1], n_base + jnp.sum(ns)
+
+
 def _numeric_root(model, z0, layout, opts: SolverOptions):
-    """Newton, then (if Newton fails) Levenberg-Marquardt followed by a Newton polish."""
+    """Newton; if it fails, Levenberg-Marquardt + Newton polish; then (optionally) homotopy.
+
+    Under `jax.vmap` a plain `lax.cond` would run the fallback for every point (its predicate is
+    batched, so it becomes a select), which made healthy sweeps ~20x slower. A custom batching
+    rule runs the fallback for the whole batch only when at least one point needs it.
+    """
     fn = lambda z, m: residual_vector(m, layout, z)  # noqa: E731
     if opts.backend == "jaxopt":
         return _jaxopt_gauss_newton(fn, z0, model, opts)
@@ -154,13 +189,40 @@ def _numeric_root(model, z0, layout, opts: SolverOptions):
     ok1 = ok1 & _is_small(fn, z1, model, opts)
     if not opts.fallback:
         return z1, ok1, n1
+    dyn, static = eqx.partition(model, eqx.is_array)
 
-    def fallback(_):
-        z2, n2 = _levenberg_marquardt(fn, z0, model, opts)
-        z3, ok3, n3 = _newton(fn, z2, model, opts)
-        return z3, ok3, n1 + n2 + n3
+    def rescue(dyn, z0, z1, ok1, n1):
+        m = eqx.combine(dyn, static)
 
-    return jax.lax.cond(ok1, lambda _: (z1, ok1, n1), fallback, None)
+        def fallback(_):
+            z2, n2 = _levenberg_marquardt(fn, z0, m, opts)
+            z3, ok3, n3 = _newton(fn, z2, m, opts)
+            ok3 = ok3 & _is_small(fn, z3, m, opts)
+            steps = n1 + n2 + n3
+            if opts.homotopy_steps > 0:
+                path = _homotopy(fn, m, layout, opts)
+                if path is not None:
+                    z4, ok4, n4 = path
+                    ok4 = ok4 & _is_small(fn, z4, m, opts)
+                    return jax.lax.cond(ok3, lambda _: (z3, ok3, steps),
+                                        lambda _: (z4, ok4, steps + n4), None)
+            return z3, ok3, steps
+
+        return jax.lax.cond(ok1, lambda _: (z1, ok1, n1), fallback, None)
+
+    guarded = jax.custom_batching.custom_vmap(rescue)
+
+    @guarded.def_vmap
+    def _rescue_batched(axis_size, in_batched, *args):
+        def bcast(x, batched):
+            return x if batched else jnp.broadcast_to(x, (axis_size,) + jnp.shape(x))
+
+        args = jax.tree_util.tree_map(bcast, args, tuple(in_batched))
+        _, _, z1b, ok1b, n1b = args
+        out = jax.lax.cond(jnp.all(ok1b), lambda: (z1b, ok1b, n1b), lambda: jax.vmap(rescue)(*args))
+        return out, (True, True, True)
+
+    return guarded(dyn, z0, z1, ok1, n1)
 
 
 def _solve_impl(model: Model, guess: dict, opts: SolverOptions) -> Solution:
@@ -217,6 +279,7 @@ def solve(
     fallback: bool = True,
     mask: bool = True,
     backend: str = "optimistix",
+    homotopy_steps: int = 0,
     throw: bool = False,
 ) -> Solution:
     """Solve a model's equilibrium.
@@ -237,6 +300,8 @@ def solve(
     - `fallback`: use Levenberg-Marquardt + Newton when Newton alone fails.
     - `mask`: replace unknowns/outputs of points with non-zero status by NaN.
     - `backend`: "optimistix" (default) or "jaxopt" (optional extra; Gauss-Newton).
+    - `homotopy_steps`: if > 0 and both Newton and Levenberg-Marquardt fail, continue from the
+      model's default parameters to the requested ones in this many Newton-corrected steps.
     - `throw`: raise `SolveError` (eager calls only) instead of warning when the point is not fine.
 
     **Returns:** a `Solution` (a pytree): `sol["w"]`, `sol.converged`, `sol.status`,
@@ -250,7 +315,7 @@ def solve(
     unknown = [k for k in guess if k not in model.unknowns]
     if unknown:
         raise KeyError(f"guess names unknown(s) {unknown}; {model.label()} has {list(model.unknowns)}")
-    opts = SolverOptions(rtol, atol, max_steps, residual_tol, fallback, mask, backend)
+    opts = SolverOptions(rtol, atol, max_steps, residual_tol, fallback, mask, backend, homotopy_steps)
     sol = _solve_jit(model, guess, opts)
     if is_concrete(sol.status) and np.ndim(sol.status) == 0 and int(sol.status) != CONVERGED:
         if throw:
