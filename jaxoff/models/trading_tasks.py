@@ -504,7 +504,8 @@ class LargeTwoCountry(_HO):
             "labor_market": (1 - I) * (a_Lx * x + a_Ly * y) / self.L - 1,  # eq. 4; M2.6
             "skill_market": (a_Hx * x + a_Hy * y) / self.H - 1,  # eq. 5; M2.7
             "labor_market_star": (A * (b_Lx * xs + b_Ly * ys)
-                                  + self.beta * t.T(I) * (a_Lx * x + a_Ly * y)) / self.L_star - 1,  # M2.8
+                                  + foreign_task_labor(self.beta, t.T(I)) * (a_Lx * x + a_Ly * y))
+            / self.L_star - 1,  # M2.8
             "skill_market_star": A * (b_Hx * xs + b_Hy * ys) / self.H_star - 1,  # M2.9
             "goods_market": jnp.log((y + ys) / (x + xs)) - demand,  # M2.10
         }
@@ -1003,6 +1004,11 @@ class SpecificFactors(_Core):
 
 
 # ================================================================================================
+def _decomposition_quantities(m, u):
+    # module-level (not a closure) so that the jitted statics compile once per sub-model
+    return {**m.decomposition_parts(u), "ln_w": jnp.log(u["w"])}
+
+
 def wage_decomposition(model, wrt: str = "beta", **solve_kwargs):
     """Productivity, relative-price and labor-supply effects on the low-skill wage (paper eqs. 6-7).
 
@@ -1032,10 +1038,7 @@ def wage_decomposition(model, wrt: str = "beta", **solve_kwargs):
     if type(model).decomposition_parts is _Core.decomposition_parts:
         model.decomposition_parts({})  # raises NotImplementedError naming the sub-model
 
-    def quantities(m, u):
-        return {**m.decomposition_parts(u), "ln_w": jnp.log(u["w"])}
-
-    values, d = total_derivatives(model, [wrt], quantities=quantities, **solve_kwargs)
+    values, d = total_derivatives(model, [wrt], quantities=_decomposition_quantities, **solve_kwargs)
     x = getattr(model, wrt)
     pe = x * d["ln_Omega"][wrt]
     rpe = -values["mu1"] * x * d["ln_p"][wrt]
