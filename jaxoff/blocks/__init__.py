@@ -6,6 +6,7 @@ from .ces import ces_cost_share, ces_input_coefficients, ces_log_unit_cost, ces_
 from .offshoring import (
     SCHEDULE_KINDS, ExponentialSchedule, GeneralSchedule, LinearSchedule, PowerSchedule, Schedule, make_schedule,
 )
+from .distributions import Density, Distribution, Lognormal, Pareto, TruncatedPareto  # noqa: F401  firm productivity G
 from . import skills  # noqa: F401  skill distributions G(Z) and productivity schedules phi(Z)
 
 __all__ = [
