@@ -25,18 +25,34 @@ __all__ = [
 ]
 
 
+# Modules named like their main function (jaxoff/sweep.py defines sweep): import the functions
+# eagerly, otherwise `import jaxoff.sweep` anywhere would rebind `jo.sweep` to the module.
+from .diagnose import Diagnosis, diagnose  # noqa: E402
+
+
+def _export_functions():
+    import importlib
+    import importlib.util
+
+    for mod_name, names in {"sweep": ("sweep", "continuation", "check_sign"),
+                            "calibrate": ("calibrate",)}.items():
+        if importlib.util.find_spec(f"{__name__}.{mod_name}") is None:
+            continue
+        mod = importlib.import_module(f".{mod_name}", __name__)
+        for n in names:
+            if hasattr(mod, n):
+                globals()[n] = getattr(mod, n)
+                __all__.append(n)
+
+
+__all__ += ["diagnose", "Diagnosis"]
+_export_functions()
+
+
 def __getattr__(name):
-    # Heavier pieces load on first use, so `import jaxoff` stays quick.
+    # Subpackages load on first use, so `import jaxoff` stays quick.
     import importlib
 
-    lazy = {
-        "sweep": ("sweep", "sweep"), "continuation": ("sweep", "continuation"),
-        "check_sign": ("sweep", "check_sign"), "calibrate": ("calibrate", "calibrate"),
-        "diagnose": ("diagnose", "diagnose"), "plot": ("plot", None), "data": ("data", None),
-        "models": ("models", None), "blocks": ("blocks", None),
-    }
-    if name in lazy:
-        mod_name, attr = lazy[name]
-        mod = importlib.import_module(f".{mod_name}", __name__)
-        return mod if attr is None else getattr(mod, attr)
+    if name in ("plot", "data", "models", "blocks", "cli", "demo"):
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'jaxoff' has no attribute {name!r}")
