@@ -775,6 +775,18 @@ def one_sided_derivatives(model: _Economy, output: str, wrt: str, *, rel_step: f
             "derivative": float("nan") if kink else side["left"][1]}
 
 
+def _welfare_quantities(m, u):
+    # module level, so that total_derivatives compiles once per sub-model
+    out = m.outputs(u)
+    d = {"lnW": jnp.log(out["W"]), "lnP": jnp.log(out["P"]), "lnV": jnp.log(out["V"]),
+         "lnE": jnp.log(out["E"]), "ln1CL": jnp.log1p(out["C_L"])}
+    for o in m.active:
+        d[f"lnc_{o}"] = jnp.log(out[f"p_{o}"])
+        d[f"lnN_{o}"] = jnp.log(out[f"N_{o}"])
+        d[f"s_{o}"] = out[f"N_{o}"] * out[f"R_{o}"] / out["E"]
+    return d
+
+
 def welfare_decomposition(model: _Economy, wrt: str = "F_I", *, sol: Solution | None = None) -> dict:
     """d ln V split into the wage, cost and variety channels, within the model's regime.
 
@@ -789,18 +801,7 @@ def welfare_decomposition(model: _Economy, wrt: str = "F_I", *, sol: Solution | 
     `dlnP_alt`.
     """
     act = model.active
-
-    def q(m, u):
-        out = m.outputs(u)
-        d = {"lnW": jnp.log(out["W"]), "lnP": jnp.log(out["P"]), "lnV": jnp.log(out["V"]),
-             "lnE": jnp.log(out["E"]), "ln1CL": jnp.log1p(out["C_L"])}
-        for o in act:
-            d[f"lnc_{o}"] = jnp.log(out[f"p_{o}"])
-            d[f"lnN_{o}"] = jnp.log(out[f"N_{o}"])
-            d[f"s_{o}"] = out[f"N_{o}"] * out[f"R_{o}"] / out["E"]
-        return d
-
-    vals, der = total_derivatives(model, [wrt], quantities=q, sol=sol)
+    vals, der = total_derivatives(model, [wrt], quantities=_welfare_quantities, sol=sol)
     d = {k: float(der[k][wrt]) for k in der}
     s = {o: float(vals[f"s_{o}"]) for o in act}
     sig = float(model.sigma)
