@@ -1,0 +1,107 @@
+"""Calibrate Trading Tasks (Grossman and Rossi-Hansberg 2008, sub-model M1) to every OECD country.
+
+    python calibration/trading_tasks_oecd.py            # all countries, ~1-3 min on CPU
+    python calibration/trading_tasks_oecd.py --no-figures
+
+Targets (shipped real data, see jaxoff/data/PROVENANCE.md):
+
+* offshoring share = foreign value-added share of gross exports, TiVA May 2013 country notes, 2009
+  (100 - EXGRDVA_EX, or EXGR_FVASH where printed), as a fraction;
+* skill premium s/w = relative earnings of tertiary vs upper-secondary educated adults, OECD Education
+  at a Glance 2017 (reference year 2015, some 2012-2014), index / 100.
+
+Model moments (spec section 6 and 10): the offshoring share is the imported task content of gross
+output M_T/Q = sum_j theta_Lj g(I) p_j q_j / sum_j p_j q_j, which is the foreign value-added share of
+exports when exports have the output mix (it needs no assumption on preferences, which M1 lacks);
+the skill premium is s/w.
+
+Free parameters: beta (offshoring cost) and p (world relative price of the labor-intensive good Y).
+beta and w_star are NOT separately identified (only beta * kappa * w_star enters M1; spec section 10),
+so w_star is fixed; H/L moves no factor price in M1 (spec P9), so the skill premium cannot identify it.
+See calibration/README.md.
+
+Writes calibration/results/trading_tasks_oecd.csv and calibration/figures/trading_tasks_oecd_fit.png.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import jaxoff as jo
+import jaxoff.data as jd
+from jaxoff.calibrate import calibrate_many
+from jaxoff.models.trading_tasks import SUBMODELS
+
+HERE = Path(__file__).resolve().parent
+FREE = {"beta": "log", "p": "log"}
+# Fixed parameters (spec section 3 defaults unless stated): Cobb-Douglas technologies, h_L = 1 so that
+# g(I) = E/(1+E) can approach 1 (with h_L = 2 it is capped at 1/2 and the high-FVA countries are out of
+# reach), L = H = 1 (not identified by these moments; it matters only for the diversification cone).
+FIXED = dict(h_L=1.0, kappa=1.0, w_star=0.05, alpha_x=0.4, alpha_y=0.7, sigma_x=1.0, sigma_y=1.0, L=1.0, H=1.0)
+START = dict(beta=8.0, p=0.85)
+# Moment standard errors, the only precision information the sources give: TiVA shares are printed as
+# rounded integer percentages (uniform rounding error: 0.5/sqrt(3) percentage points); EAG relative
+# earnings are printed to 0.001 index points (0.0005/sqrt(3) index points). They are measurement
+# precision only, not sampling error.
+SE = {"offshoring_share": 0.005 / math.sqrt(3), "skill_premium": 0.000005 / math.sqrt(3)}
+
+
+def moments(sol, model):
+    """Offshoring share M_T/Q and skill premium s/w of an M1 equilibrium."""
+    return {"offshoring_share": sol["task_imports"] / sol["Q"], "skill_premium": sol["skill_premium"]}
+
+
+def targets_table() -> pd.DataFrame:
+    """One row per OECD member present in either source; a missing target stays NaN (reported, not dropped)."""
+    fva = jd.fva_share_exports(2009)["fva_share_exports"] / 100.0
+    rel = jd.relative_earnings_tertiary() / 100.0
+    idx = sorted(set(fva.index) | set(rel.index))
+    df = pd.DataFrame({"offshoring_share": fva.reindex(idx), "skill_premium": rel.reindex(idx)})
+    df.index.name = "iso3"
+    return df
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkpoint-dir", default=str(HERE / "results" / "checkpoints" / "trading_tasks_oecd"))
+    ap.add_argument("--fresh", action="store_true", help="ignore existing checkpoints")
+    ap.add_argument("--no-figures", action="store_true")
+    args = ap.parse_args(argv)
+    if args.fresh:
+        import shutil
+
+        shutil.rmtree(args.checkpoint_dir, ignore_errors=True)
+    t0 = time.time()
+    df = targets_table()
+    model = SUBMODELS["M1"](**FIXED, **START)
+    se = pd.DataFrame({k: [v] * len(df) for k, v in SE.items()}, index=df.index)
+    out = calibrate_many(model, df, FREE, moments, method="lm", moment_se=se,
+                         checkpoint_dir=args.checkpoint_dir, max_steps=300)
+    table = out.table
+    table.insert(0, "n_countries_with_both_targets", int(df.notna().all(axis=1).sum()))
+    res_path = HERE / "results" / "trading_tasks_oecd.csv"
+    table.to_csv(res_path, float_format="%.8g")
+    print(table[["beta", "se:beta", "p", "se:p", "target:offshoring_share", "model:offshoring_share",
+                 "target:skill_premium", "model:skill_premium", "status"]].to_string(float_format="%.4f"))
+    print(f"\n{len(table)} countries, {int(table['converged'].fillna(False).sum())} converged; "
+          f"not converged: {out.failed}. Results: {res_path} ({time.time() - t0:.0f} s)")
+    if not args.no_figures:
+        from _figures import fit_figure
+
+        fig_path = HERE / "figures" / "trading_tasks_oecd_fit.png"
+        fit_figure(table, ["offshoring_share", "skill_premium"],
+                   ["offshoring share (FVA share of exports)", "skill premium (tertiary / upper secondary)"],
+                   "Trading Tasks M1 calibrated per OECD country (free: beta, p)", fig_path)
+        print(f"Figure: {fig_path}")
+    return out
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE))
+    main()
