@@ -44,7 +44,8 @@ from ..transforms import Free, Positive
 
 FAMILY = "similar_countries"
 
-# Regime ids (output "regime_id") and names. Names use the "+" branch labels (East = high wage);
+# Regime ids (output "regime_id", a float64 holding an integer so that autodiff over all outputs
+# works; NaN at masked points) and names. Names use the "+" branch labels (East = high wage);
 # on branch "-" the same id means the mirror image (swap East and West, I and I*).
 REGIMES = {
     -1: "none: outside the paper's seven regimes (e.g. I*_raw >= 1 or b = 1 with a = 0)",
@@ -113,7 +114,9 @@ class _Technology(Model):
         Is_raw = tc.tinv(jnp.exp(jnp.log(w) + lAN - self.lA(Q) - lb))
         # (3) beta t(J) = (w Q - w* Q*)/(w* Q - w Q*); relevant only if Q_hi > (w_hi/w_lo) Q_lo (Claim 1)
         num, den = w * Q - Q_star, Q - w * Q_star
-        relevant = jnp.where(plus, den > 0, den < 0)
+        # J is 0/0 at w = 1, Q = Q* (symmetric no-trade point): set J = 1 there (spec 11, J guard)
+        tiny = 1e-9 * (Q + Q_star)
+        relevant = jnp.where(plus, den > tiny, den < -tiny)
         den_safe = jnp.where(jnp.abs(den) > 1e-300, den, 1e-300)
         J_formula = tc.tinv(num / den_safe / self.beta)
         J_eff = jnp.where(relevant, J_formula, jnp.inf)  # raw J for comparisons (inf = never binds)
@@ -139,7 +142,7 @@ class _Technology(Model):
         a_zero = (Il <= 0) | (J_eff <= 0)
         rid = jnp.where(
             (Ih <= 0) & (Il <= 0), 0,
-            jnp.where(Ih <= Il, jnp.where(Il < 1, 2, -1),
+            jnp.where(jnp.clip(Ih, 0.0, 1.0) <= jnp.clip(Il, 0.0, 1.0), jnp.where(Il < 1, 2, -1),
                       jnp.where(a_zero, jnp.where(Ih < 1, 1, -1),
                                 jnp.where(Il <= J_eff, jnp.where(Ih < 1, 3, 5), jnp.where(Ih < 1, 4, 6)))))
         code = jnp.asarray(code)
@@ -148,16 +151,31 @@ class _Technology(Model):
         a = jnp.where(fixed, jnp.take(a_k, idx, axis=0), a_auto)
         b = jnp.where(fixed, jnp.take(b_k, idx, axis=0), b_auto)
         valid = jnp.where(fixed, jnp.take(valid_k, idx, axis=0), True)
-        # low-wage country hosts [0, a], high-wage country (a, b], B = (b, 1] (Proposition 1)
-        M_lo, M_hi = a, b - a
-        T_lo, T_hi = tc.T(zero, a), tc.T(a, b)
+        # Low-wage country hosts [0, a], high-wage country (a, b], B = (b, 1] (Proposition 1).
+        # The piecewise system applies the game task by task (spec 5.1, "why the rule holds"):
+        # below m = min(I_hi, I_lo) the cheaper aggregate location wins (low-wage below J), between
+        # m and b only the country with the larger limit can host. This equals the interval rule
+        # whenever Lemma 1 holds (always at an equilibrium) and, unlike it, stays continuous when
+        # an iterate has J < I_hi <= I_lo.
+        Ihc, Ilc = jnp.clip(Ih, 0.0, 1.0), jnp.clip(Il, 0.0, 1.0)
+        m = jnp.minimum(Ihc, Ilc)
+        cJ = jnp.minimum(m, J)
+        lo_wins, hi_wins = (Ilc > Ihc).astype(Ih.dtype), (Ihc > Ilc).astype(Ih.dtype)
+        M_lo_auto = cJ + lo_wins * (b_auto - m)
+        M_hi_auto = (m - cJ) + hi_wins * (b_auto - m)
+        T_lo_auto = tc.T(zero, cJ) + lo_wins * tc.T(m, b_auto)
+        T_hi_auto = tc.T(cJ, m) + hi_wins * tc.T(m, b_auto)
+        M_lo = jnp.where(fixed, a, M_lo_auto)
+        M_hi = jnp.where(fixed, b - a, M_hi_auto)
+        T_lo = jnp.where(fixed, tc.T(zero, a), T_lo_auto)
+        T_hi = jnp.where(fixed, tc.T(a, b), T_hi_auto)
         return {
             "I": jnp.clip(I_raw, 0.0, 1.0), "I_star": jnp.clip(Is_raw, 0.0, 1.0), "J": J,
             "I_raw": I_raw, "I_star_raw": Is_raw, "J_raw": J_eff, "J_relevant": relevant,
             "a": a, "b": b,
             "M_E": jnp.where(plus, M_hi, M_lo), "M_W": jnp.where(plus, M_lo, M_hi), "M_B": 1.0 - b,
             "T_E": jnp.where(plus, T_hi, T_lo), "T_W": jnp.where(plus, T_lo, T_hi),
-            "regime_id": rid.astype(jnp.int32), "regime_valid": valid,
+            "regime_id": rid.astype(jnp.float64), "regime_valid": valid,
         }
 
 
@@ -210,8 +228,9 @@ class _Economy(_Technology):
             # x/x* = (c/c*)^(-sigma), x/x* = (Q/Q*)(H*/H)  (eq. 6; SM-B F1)
             "relative_demand": jnp.log(Q / Q_star) + jnp.log(self.H_W / self.H_E)
             + self.sigma * jnp.log(c / c_star),
-            "labour_E": east_labour / self.L_E - 1.0,  # eq. 11; SM-B F2
-            "labour_W": west_labour / self.L_W - 1.0,  # eq. 12; SM-B F3
+            # labour markets in logs: demand is a power law in (Q, Q*), so Newton in logs is near-linear
+            "labour_E": jnp.log(east_labour / self.L_E),  # eq. 11; SM-B F2
+            "labour_W": jnp.log(west_labour / self.L_W),  # eq. 12; SM-B F3
         }
 
     def derived(self, w, Q, Q_star, s):
@@ -359,15 +378,19 @@ class UnequalWage(_Economy):
         return jnp.asarray(REGIME_CODES[self.regime_option])
 
     def guess(self):
-        # the no-trade closed form, mirrored onto the requested branch and kept off w = 1
+        # The no-trade closed form in the high-wage (hi) frame of the requested branch, pulled
+        # towards the trade equilibria: task trade caps the wage gap near beta t(0) and keeps the
+        # low-wage country's output from collapsing; kept off the knife-edge w = 1.
         w0, Q0, Qs0 = self.no_trade_guess()
         plus = self.sign() > 0
-        flip = (w0 > 1) != plus
-        w = jnp.where(flip, 1.0 / w0, w0)
-        Q, Qs = jnp.where(flip, Qs0, Q0), jnp.where(flip, Q0, Qs0)
-        w = jnp.where(plus, jnp.maximum(w, 1.05), jnp.minimum(w, 1 / 1.05))
-        Q, Qs = jnp.where(plus, jnp.maximum(Q, 1.1 * Qs), Q), jnp.where(plus, Qs, jnp.maximum(Qs, 1.1 * Q))
-        return {"w": w, "Q": Q, "Q_star": Qs}
+        w_hi = jnp.where(plus, w0, 1.0 / w0)
+        Q_hi, Q_lo = jnp.where(plus, Q0, Qs0), jnp.where(plus, Qs0, Q0)
+        Q_bar = (0.5 * (self.L_E + self.L_W)) ** (1.0 / (1.0 - self.theta))
+        w_hi = jnp.clip(w_hi, 1.05, 1.1 * self.beta)
+        Q_hi = jnp.maximum(Q_hi, 2.0 * Q_bar)
+        Q_lo = jnp.maximum(Q_lo, Q_hi / 20.0)
+        return {"w": jnp.where(plus, w_hi, 1.0 / w_hi), "Q": jnp.where(plus, Q_hi, Q_lo),
+                "Q_star": jnp.where(plus, Q_lo, Q_hi)}
 
     def _g(self, u):
         return self.game(u["w"], u["Q"], u["Q_star"], self.sign(), self.code())
@@ -440,7 +463,7 @@ class NoTrade(_Economy):
     def outputs(self, u):
         g, s = self._sets(u)
         out = {k: g[k] for k in ("I", "I_star", "J", "I_raw", "I_star_raw", "J_raw")}
-        out.update(s, a=jnp.zeros_like(u["w"]), b=jnp.zeros_like(u["w"]), regime_id=jnp.asarray(0, jnp.int32))
+        out.update(s, a=jnp.zeros_like(u["w"]), b=jnp.zeros_like(u["w"]), regime_id=jnp.asarray(0.0))
         return {**out, **self.derived(u["w"], u["Q"], u["Q_star"], s)}
 
     def regime(self, u):
@@ -502,7 +525,7 @@ class EqualWage(_Economy):
         out = {"w": one, "Q_star": u["Q"], "I": I, "I_star": I, "J": one, "a": s["M_W"], "b": I,
                "M_W": s["M_W"], "M_B": s["M_B"], "T_W": s["T_W"], "T_I": T_I,
                "T_E_lower": tc.T(0.0, u["M_E"]), "T_E_upper": T_I - tc.T(0.0, s["M_W"]),
-               "regime_id": jnp.asarray(-1, jnp.int32)}
+               "regime_id": jnp.asarray(-1.0)}
         return {**out, **self.derived(one, u["Q"], u["Q"], s)}
 
     def regime(self, u):
@@ -522,3 +545,249 @@ SUBMODELS = {
     "SM-C": NoTrade,
     "SM-D": EqualWage,
 }
+
+
+# --------------------------------------------------------------------------------------------
+# Regimes, branches and multiplicity (numerical tools for this family; no loops in the models)
+# --------------------------------------------------------------------------------------------
+def regime_name(sol):
+    """Readable regime of a solution (or of a regime id / array of ids).
+
+    **Arguments:** `sol`: a `Solution` with output `regime_id` (batched or not), or ids directly.
+
+    **Returns:** a str (or a NumPy array of str) from `REGIMES`; "failed" where the id is NaN
+    (a masked point).
+    """
+    ids = sol["regime_id"] if hasattr(sol, "outputs") else sol
+    ids = np.asarray(ids, dtype=float)
+
+    def one(k):
+        return "failed" if np.isnan(k) else REGIMES[int(k)]
+
+    if ids.ndim == 0:
+        return one(float(ids))
+    return np.vectorize(one, otypes=[object])(ids)
+
+
+def shift_size(model, L):
+    """The model moved along the paper's size axis: L_E = L, L_W = (L_E + L_W) - L, H/L kept.
+
+    With the paper's normalisation (L + L* = 2, H = L) this is "L = H = 2 - L* = 2 - H*" of
+    Figs. 3, 4, 6, 7. Traceable (no validation; invalid points get status 2 in `jo.solve`).
+
+    **Arguments:** `model`: any SM-B/C/D model; `L`: the new East labour force.
+
+    **Returns:** the shifted model.
+    """
+    total = model.L_E + model.L_W
+    hE, hW = model.H_E / model.L_E, model.H_W / model.L_W
+    return model.with_params(L_E=L, L_W=total - L, H_E=hE * L, H_W=hW * (total - L))
+
+
+def _set(model, wrt, value):
+    return shift_size(model, value) if wrt == "L" else model.with_params(**{wrt: value})
+
+
+def _get(model, wrt):
+    return model.L_E if wrt == "L" else getattr(model, wrt)
+
+
+def indexed(model, branch_code=None, regime_code=-1.0) -> _IndexedUnequalWage:
+    """An SM-B model whose branch (+1/-1) and regime (-1 auto, 0..6) are traced numbers.
+
+    **Arguments:** `model`: an `UnequalWage` (or any SM-B/C/D model, for its parameters);
+    `branch_code`: +1/-1 (default: the model's branch, else "+"); `regime_code`: -1 or 0..6.
+
+    **Returns:** an `_IndexedUnequalWage` (one compilation for every branch and regime).
+    """
+    if branch_code is None:
+        branch_code = model.sign() if isinstance(model, UnequalWage) else 1.0
+    params = {k: getattr(model, k) for k in _Economy.parameter_names()}
+    return _IndexedUnequalWage(**params, t_form=model.t_form, A_form=model.A_form,
+                               branch_code=branch_code, regime_code=regime_code)
+
+
+def _pick_first_ok(sols):
+    ok = sols.status == 0
+    i = jnp.argmax(ok)  # first fine point, else index 0 (which then carries its failure status)
+    return jax.tree_util.tree_map(lambda x: x[i], sols)
+
+
+def _mask(sol):
+    fine = sol.status == 0
+    nan = lambda x: jnp.where(fine, x, jnp.nan)  # noqa: E731
+    return eqx.tree_at(lambda s: (s.unknowns, s.outputs), sol,
+                       (jax.tree_util.tree_map(nan, sol.unknowns), jax.tree_util.tree_map(nan, sol.outputs)))
+
+
+@eqx.filter_jit
+def _solve_any_regime(model, guess):
+    from ..solve import solve
+
+    base = indexed(model, regime_code=-1.0)
+    auto = solve(base, guess, mask=False)
+    starts = {k: jnp.stack([auto.unknowns[k], jnp.asarray(guess[k], jnp.float64)]) for k in guess}
+    codes = jnp.arange(7.0)
+
+    def one(code, g):
+        return solve(indexed(model, regime_code=code), g, mask=False, fallback=False)
+
+    sols = jax.vmap(lambda c: jax.vmap(lambda g: one(c, g))(starts))(codes)
+    flat = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:]), sols)
+    return _mask(_pick_first_ok(flat))
+
+
+def solve_any_regime(model, guess=None):
+    """Solve SM-B by trying each regime's smooth system (R0..R6) under `jax.vmap`.
+
+    Every regime system is started from the piecewise (auto) solution and from `guess`; the first
+    solution whose own validity conditions hold is returned, so the answer is never a point that
+    fails its regime checks while claiming convergence (if no regime fits, status is non-zero).
+
+    **Arguments:** `model`: an `UnequalWage` (its branch is used); `guess`: optional dict or
+    `Solution` (default `model.guess()`).
+
+    **Returns:** a `Solution` of the regime that holds; `sol["regime_id"]` and
+    `regime_name(sol)` name it, and `jo.derivative(sol.model, ...)` differentiates inside it.
+    """
+    g = dict(model.guess())
+    if guess is not None:
+        g.update(dict(guess.unknowns) if hasattr(guess, "unknowns") else dict(guess))
+    g = {k: jnp.asarray(v, jnp.float64) for k, v in g.items()}
+    return _solve_any_regime(model, g)
+
+
+@eqx.filter_jit
+def _continuation(model, wrt_is_L, wrt_name, values, guess):
+    from ..solve import solve
+
+    wrt = "L" if wrt_is_L else wrt_name
+
+    def step(carry, v):
+        m = _set(model, wrt, v)
+        fresh = m.guess()
+        starts = {k: jnp.stack([carry[k], jnp.asarray(fresh[k], jnp.float64)]) for k in carry}
+        sol = _pick_first_ok(jax.vmap(lambda g: solve(m, g, mask=False))(starts))
+        new = {k: jnp.where(sol.status == 0, sol.unknowns[k], carry[k]) for k in carry}
+        return new, sol
+
+    _, sols = jax.lax.scan(step, guess, values)
+    return _mask(sols)
+
+
+def continuation(model, wrt, values, guess=None):
+    """Trace an equilibrium branch along a parameter path, warm-starting each point (lax.scan).
+
+    Each point is solved from the previous fine solution and, failing that, from the model's own
+    guess. Points that fail or leave the model's regime (e.g. a branch "+" point whose w drops to
+    1) come back with their status and NaN values.
+
+    **Arguments:** `model`: a model (any sub-model; SM-B with `regime_option="auto"` follows the
+    regime changes); `wrt`: a parameter name, or "L" for the size axis (`shift_size`); `values`:
+    1-d path (order matters: start where the branch is known to exist); `guess`: optional start.
+
+    **Returns:** a batched `Solution` (one row per value); `regime_name(sol)` labels the rows.
+    """
+    values = jnp.asarray(values, dtype=jnp.float64)
+    g = dict(_set(model, wrt, values[0]).guess())
+    if guess is not None:
+        g.update(dict(guess.unknowns) if hasattr(guess, "unknowns") else dict(guess))
+    g = {k: jnp.asarray(v, jnp.float64) for k, v in g.items()}
+    return _continuation(model, wrt == "L", wrt, values, g)
+
+
+def one_sided_derivatives(model, output, wrt, *, rel_step=1e-6, guess=None) -> dict:
+    """Left and right derivatives of an SM-B output, with a flag at regime boundaries.
+
+    Inside a regime both sides are the implicit-function-theorem derivative of that regime's
+    smooth system and coincide. At a boundary (the regimes just left and right of the point
+    differ) each side is the IFT derivative of the regime on that side, evaluated at the point, and
+    `at_boundary` is True: the two-sided derivative does not exist and none is reported.
+
+    **Arguments:** `model`: an `UnequalWage`; `output`: an unknown or output name; `wrt`: a
+    parameter name or "L" (the size axis of `shift_size`); `rel_step`: the distance used only to
+    detect which regime lies on each side; `guess`: optional start.
+
+    **Returns:** dict with `value`, `left`, `right`, `at_boundary`, `regime_left`,
+    `regime_right` (names), `derivative` (= left when not at a boundary, else NaN).
+    """
+    from ..solve import solve
+
+    sol0 = solve_any_regime(model, guess)
+    u0 = {k: sol0.unknowns[k] for k in model.unknowns}
+    p0 = _get(model, wrt)
+    h = rel_step * jnp.maximum(1.0, jnp.abs(p0))
+    sides = {}
+    for name, sgn in (("left", -1.0), ("right", 1.0)):
+        side = solve_any_regime(_set(model, wrt, p0 + sgn * h), u0)
+        k = float(np.asarray(side["regime_id"]))
+        m_k = indexed(model, regime_code=k)
+
+        def f(v, m_k=m_k):
+            return solve(_set(m_k, wrt, v), u0, mask=False)[output]
+
+        sides[name] = (k, jax.jacfwd(f)(p0))
+    at_boundary = sides["left"][0] != sides["right"][0]
+    return {
+        "value": sol0[output],
+        "left": sides["left"][1], "right": sides["right"][1], "at_boundary": bool(at_boundary),
+        "regime_left": regime_name(sides["left"][0]), "regime_right": regime_name(sides["right"][0]),
+        "derivative": jnp.nan if at_boundary else sides["left"][1],
+    }
+
+
+def _multistart_guesses(model):
+    """Start points in the high-wage frame around the world-average no-trade output."""
+    Qbar = ((model.L_E + model.L_W) / 2) ** (1 / (1 - model.theta))
+    w_hi = jnp.array([1.02, 1.2, 1.6, 2.3])
+    pairs = jnp.array([[1.1, 0.9], [2.0, 1.0], [4.0, 0.6], [8.0, 0.5]])
+    W, P = jnp.meshgrid(jnp.arange(4), jnp.arange(4), indexing="ij")
+    w = w_hi[W.ravel()]
+    Qh, Ql = Qbar * pairs[P.ravel(), 0], Qbar * pairs[P.ravel(), 1]
+    return w, Qh, Ql
+
+
+@eqx.filter_jit
+def _all_equilibria(model):
+    from ..solve import solve
+
+    w, Qh, Ql = _multistart_guesses(model)
+    signs = jnp.concatenate([jnp.ones_like(w), -jnp.ones_like(w)])
+    g = {"w": jnp.concatenate([w, 1 / w]), "Q": jnp.concatenate([Qh, Ql]), "Q_star": jnp.concatenate([Ql, Qh])}
+    sols = jax.vmap(lambda s, gg: solve(indexed(model, branch_code=s), gg, mask=False, fallback=False))(signs, g)
+    params = {k: getattr(model, k) for k in _Economy.parameter_names()}
+    eq = EqualWage(**params, t_form=model.t_form, A_form=model.A_form)
+    sol_d = solve(eq, mask=False)
+    return _mask(sols), _mask(sol_d)
+
+
+def all_equilibria(model, *, tol=1e-6) -> dict:
+    """Every equilibrium at a parameter point: w > 1, w < 1 and w = 1 (paper Sec. 3; spec M1, M2).
+
+    Multi-start (a grid of 16 starts per branch) of the piecewise SM-B system on both branches
+    under `jax.vmap`, plus the SM-D equal-wage system; converged in-regime solutions are
+    de-duplicated (relative tolerance `tol` on w, Q, Q*).
+
+    **Arguments:** `model`: any SM-B/C/D model (only its parameters are used).
+
+    **Returns:** dict of NumPy arrays sorted by w (descending): `w`, `Q`, `Q_star`, `I`,
+    `I_star`, `J`, `M_E`, `M_W`, `regime_id`, `kind` ("w>1", "w<1", "w=1"), and `count`.
+    """
+    sols, sol_d = _all_equilibria(model)
+    keys = ("w", "Q", "Q_star", "I", "I_star", "J", "M_E", "M_W", "regime_id")
+    rows = []
+    ok = np.asarray(sols.status) == 0
+    for i in np.flatnonzero(ok):
+        rows.append({k: float(np.asarray(sols[k])[i]) for k in keys})
+    if int(np.asarray(sol_d.status)) == 0:
+        rows.append({k: float(np.asarray(sol_d[k])) for k in keys})
+    unique = []
+    for r in rows:
+        x = np.log([r["w"], r["Q"], r["Q_star"]])
+        if not any(np.max(np.abs(x - np.log([u["w"], u["Q"], u["Q_star"]]))) < tol for u in unique):
+            unique.append(r)
+    unique.sort(key=lambda r: -r["w"])
+    out = {k: np.array([r[k] for r in unique]) for k in keys}
+    out["kind"] = np.array(["w>1" if r["w"] > 1 + 1e-9 else ("w<1" if r["w"] < 1 - 1e-9 else "w=1") for r in unique])
+    out["count"] = len(unique)
+    return out
