@@ -54,10 +54,17 @@ _REGIME_PREFIX = "regime:"
 @contextlib.contextmanager
 def style():
     """Context manager applying jaxoff's matplotlib style (`STYLE`) to figures made inside it."""
-    import matplotlib.pyplot as plt
+    import matplotlib as mpl
 
-    with plt.rc_context(STYLE):
+    # Save and restore only our own keys. `plt.rc_context` restores every rcParam, including
+    # `interactive`, which Jupyter's inline backend switches on when the first figure is made: a first
+    # figure made inside rc_context would turn inline display off for all later figures.
+    old = {k: mpl.rcParams[k] for k in STYLE}
+    mpl.rcParams.update(STYLE)
+    try:
         yield
+    finally:
+        mpl.rcParams.update(old)
 
 
 def _styled(fn):

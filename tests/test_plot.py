@@ -302,3 +302,16 @@ def test_calibration_frames_are_understood_as_they_are():
     assert sorted(t.get_text() for t in ax.texts) == ["DEU", "DEU", "USA", "USA"]
     ax = jp.plot_fit(table, model_col="model:sp")
     np.testing.assert_allclose(ax.collections[0].get_offsets(), [[1.5, 1.5], [1.6, 1.7]])
+
+
+def test_style_leaves_interactive_mode_alone():
+    # Jupyter's inline backend switches interactive mode on when the first figure is made; if the
+    # style context restored it, figures made in later cells would never be displayed.
+    was = matplotlib.is_interactive()
+    try:
+        matplotlib.interactive(False)
+        with jp.style():
+            matplotlib.interactive(True)
+        assert matplotlib.is_interactive()
+    finally:
+        matplotlib.interactive(was)
