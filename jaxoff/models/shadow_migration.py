@@ -900,3 +900,558 @@ def marginal_offshoring(model):
     domega_s = domega / g if goods else inv2(A.T) @ _vec(0.0, dp) / g
     return {"dS": dS, "dq": dq, "dq_world": dqw, "dp": dp, "domega": domega, "domega_star": domega_s,
             "dq_star": dqw - dq}
+
+
+# =================================================================================================
+# Partial-equilibrium blocks for the Stolper-Samuelson and Rybczynski theorems
+# =================================================================================================
+class HomePricing(Model):
+    """Home zero-profit conditions at given goods prices and cost savings (paper eq. 14).
+
+    A^T omega = pi + S: offshoring's cost saving S acts as a sector-biased price (or technology) shift.
+    With S = 0 it is the textbook Stolper-Samuelson block (eq. 8); with S held at its equilibrium value
+    its elasticities are the paper's eq. 22. Not a sub-model: a helper for `stolper_samuelson`.
+    """
+
+    a_LX: float = 2.0
+    a_LY: float = 1.0
+    a_KX: float = 0.5
+    a_KY: float = 1.5
+    p_X: float = 1.0
+    p_Y: float = 9.0 / 7.0
+    S_X: float = 0.0
+    S_Y: float = 0.0
+
+    family: ClassVar[str] = FAMILY
+    spec_id: ClassVar[str] = "SS-block"
+    description: ClassVar[str] = "Home pricing block A^T omega = pi + S (eq. 14)"
+    unknowns: ClassVar[dict] = {"w": Free(), "r": Free()}
+    shocks: ClassVar[tuple[str, ...]] = ("p_X", "p_Y")
+
+    def domain(self):
+        return {"p_X, p_Y > 0": (self.p_X > 0) & (self.p_Y > 0),
+                "a_KY/a_LY > a_KX/a_LX": self.a_KY * self.a_LX > self.a_KX * self.a_LY}
+
+    def guess(self):
+        return {"w": 0.3, "r": 0.3}
+
+    def residuals(self, u):
+        A = leontief_matrix(self.a_LX, self.a_LY, self.a_KX, self.a_KY)
+        pi = _vec(self.p_X, self.p_Y)
+        c = A.T @ _vec(u["w"], u["r"]) - _vec(self.S_X, self.S_Y)
+        return {"zero_profit_X": c[0] / pi[0] - 1.0, "zero_profit_Y": c[1] / pi[1] - 1.0}  # eq. 14
+
+    def regime(self, u):
+        return {"factor_prices_positive": (u["w"] > 0) & (u["r"] > 0)}
+
+
+class HomeEmployment(Model):
+    """Home full employment with shadow immigration held fixed (paper eq. 13): A q = e + Delta.
+
+    With Delta = 0 it is the textbook Rybczynski block (eq. 9); with Delta at its equilibrium value its
+    elasticities are the paper's eq. 23 (corrected, spec 7.5). A helper for `rybczynski`.
+    """
+
+    a_LX: float = 2.0
+    a_LY: float = 1.0
+    a_KX: float = 0.5
+    a_KY: float = 1.5
+    L_H: float = 1.0
+    K_H: float = 0.8
+    Delta_L: float = 0.0
+    Delta_K: float = 0.0
+
+    family: ClassVar[str] = FAMILY
+    spec_id: ClassVar[str] = "Ryb-block"
+    description: ClassVar[str] = "Home employment block A q = e + Delta (eq. 13)"
+    unknowns: ClassVar[dict] = {"X": Free(), "Y": Free()}
+    shocks: ClassVar[tuple[str, ...]] = ("L_H", "K_H")
+
+    def domain(self):
+        return {"L_H, K_H > 0": (self.L_H > 0) & (self.K_H > 0),
+                "a_KY/a_LY > a_KX/a_LX": self.a_KY * self.a_LX > self.a_KX * self.a_LY}
+
+    def guess(self):
+        return {"X": 0.3, "Y": 0.3}
+
+    def residuals(self, u):
+        A = leontief_matrix(self.a_LX, self.a_LY, self.a_KX, self.a_KY)
+        e_O = _vec(self.L_H + self.Delta_L, self.K_H + self.Delta_K)
+        use = A @ _vec(u["X"], u["Y"])
+        return {"employment_L": use[0] / e_O[0] - 1.0, "employment_K": use[1] / e_O[1] - 1.0}  # eq. 13
+
+    def regime(self, u):
+        return {"diversified": (u["X"] > 0) & (u["Y"] > 0)}
+
+
+# =================================================================================================
+# The four HO theorems with offshoring (paper Sec. 3.2, Prop. 6; spec P1-P6)
+# =================================================================================================
+def _f(x) -> float:
+    return float(np.asarray(x))
+
+
+def _solved(model, sol):
+    from ..solve import solve
+
+    if sol is None:
+        sol = solve(model)
+    return sol
+
+
+def _frame(rows, index, columns, name=None):
+    import pandas as pd
+
+    df = pd.DataFrame(np.asarray(rows, dtype=float), index=index, columns=columns)
+    if name:
+        df.index.name = name
+    return df
+
+
+def _block_params(model):
+    A = np.asarray(model.frontier())
+    return dict(a_LX=A[0, 0], a_LY=A[0, 1], a_KX=A[1, 0], a_KY=A[1, 1])
+
+
+def _home_outputs(model, u):
+    return {"X": u["X"], "Y": u["Y"]}
+
+
+def _sign_word(x, tol=1e-12):
+    return "rises" if x > tol else ("falls" if x < -tol else "is unchanged")
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class StolperSamuelson:
+    """Stolper-Samuelson with offshoring (paper eqs. 17, 22, 24; spec P3, P6c).
+
+    **Fields:** `elasticities` (dln(w, r)/dln(p_X, p_Y) at the offshoring equilibrium's prices with S
+    held fixed, by the IFT on `HomePricing`), `elasticities_no_offshoring` (same prices, S = 0: eq. 8),
+    `closed_form` (eq. 22 for dln(w, r)/dln p), `fixed_p_effect` (inv(A^T) S: offshoring's own effect on
+    Home rewards at given p, eq. 24), `S_ratio`, `thresholds` (a_KX/a_KY, a_LX/a_LY), `region`
+    (Figure 1 right), `holds` (the magnification pattern dln r/dln p > 1 > 0 > dln w/dln p survives),
+    `why`.
+    """
+
+    elasticities: object
+    elasticities_no_offshoring: object
+    closed_form: object
+    fixed_p_effect: object
+    S_ratio: float
+    thresholds: tuple
+    region: str
+    holds: bool
+    why: str
+
+    def __repr__(self):
+        return (f"Stolper-Samuelson with offshoring: holds={self.holds}\n  {self.why}\n"
+                f"  S_X/S_Y = {self.S_ratio:.6g}, thresholds a_KX/a_KY = {self.thresholds[0]:.6g}, "
+                f"a_LX/a_LY = {self.thresholds[1]:.6g}: {self.region}\n"
+                f"Elasticities at fixed S (eq. 22):\n{self.elasticities.to_string()}\n"
+                f"Without offshoring at the same prices (eq. 8):\n{self.elasticities_no_offshoring.to_string()}\n"
+                f"Effect of offshoring at fixed p, inv(A^T) S (eq. 24):\n{self.fixed_p_effect.to_string()}")
+
+
+def stolper_samuelson(model, sol=None):
+    """The Stolper-Samuelson theorem with offshoring at a parameter point.
+
+    Elasticities come from the implicit function theorem (`jo.statics(..., kind="elasticity")`) on the
+    Home pricing block A^T omega = pi + S, evaluated at the equilibrium prices and cost savings.
+
+    **Arguments:** `model`: a trade sub-model (M0b, M1, M1-R, M2, M4); `sol`: its solution (else solved).
+
+    **Returns:** a `StolperSamuelson` record (readable repr).
+    """
+    import pandas as pd
+
+    from ..statics import statics
+
+    sol = _solved(model, sol)
+    A = np.asarray(model.frontier())
+    phi = np.asarray(model.offshored_fraction(sol.unknowns))
+    S = phi * np.array([_f(sol["S_X"]), _f(sol["S_Y"])])
+    p, w, r = _f(sol["p"]), _f(sol["w"]), _f(sol["r"])
+    kw = dict(**_block_params(model), p_X=1.0, p_Y=p)
+    cols = ["p_X", "p_Y"]
+    el = statics(HomePricing(**kw, S_X=S[0], S_Y=S[1]), ["w", "r"], cols, kind="elasticity")
+    el0 = statics(HomePricing(**kw), ["w", "r"], cols, kind="elasticity")
+    d = A[0, 0] * A[1, 1] - A[0, 1] * A[1, 0]
+    closed = pd.Series({"dln w/dln p": -A[1, 0] * p / (d * w), "dln r/dln p": A[0, 0] * p / (d * r)},
+                       name="eq. 22")
+    shift = np.linalg.solve(A.T, S)
+    fixed = pd.Series({"w": shift[0], "r": shift[1]}, name="d reward at fixed p")
+    lo, hi = A[1, 0] / A[1, 1], A[0, 0] / A[0, 1]
+    ratio = S[0] / S[1] if S[1] != 0 else np.inf * np.sign(S[0])
+    region = f"at fixed p, w {_sign_word(shift[0])} and r {_sign_word(shift[1])}"
+    if shift[0] > 0 and shift[1] > 0:
+        region += " (anti-Stolper-Samuelson: both Home factors gain)"
+    ew, er = el.loc["w", "p_Y"], el.loc["r", "p_Y"]
+    holds = bool(er > 1 > 0 > ew)
+    why = (f"dln w/dln p = {ew:.4g} (no offshoring {el0.loc['w', 'p_Y']:.4g}), dln r/dln p = {er:.4g} "
+           f"(no offshoring {el0.loc['r', 'p_Y']:.4g}); offshoring scales them by w0(p)/w = "
+           f"{el.loc['w', 'p_Y'] / el0.loc['w', 'p_Y']:.4g} and r0(p)/r = {el.loc['r', 'p_Y'] / el0.loc['r', 'p_Y']:.4g}"
+           + ("" if holds else "; the magnification pattern r > p > w fails"))
+    return StolperSamuelson(el, el0, closed, fixed, float(ratio), (lo, hi), region, holds, why)
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Rybczynski:
+    """Rybczynski with offshoring (paper eqs. 16, 23, fn. 9; spec P2, P6d).
+
+    **Fields:** `elasticities` (dln(X, Y)/dln(L, K) with shadow migration held fixed, eq. 23, IFT on
+    `HomeEmployment`), `elasticities_no_offshoring` (Delta = 0, eq. 9), `ge_elasticities` (the full
+    model, Delta endogenous), `output_changes` (X_O - X_FT, Y_O - Y_FT = inv(A) Delta), `Delta_ratio`,
+    `thresholds` (kappa_X, kappa_Y), `region` (Figure 1 left), `holds` (dln X/dln L > 1 and
+    dln Y/dln L < 0 at fixed Delta), `why`.
+    """
+
+    elasticities: object
+    elasticities_no_offshoring: object
+    ge_elasticities: object
+    output_changes: object
+    Delta_ratio: float
+    thresholds: tuple
+    region: str
+    holds: bool
+    why: str
+
+    def __repr__(self):
+        return (f"Rybczynski with offshoring: holds={self.holds}\n  {self.why}\n"
+                f"  Delta_K/Delta_L = {self.Delta_ratio:.6g}, kappa_X = {self.thresholds[0]:.6g}, "
+                f"kappa_Y = {self.thresholds[1]:.6g}: {self.region}\n"
+                f"Elasticities at fixed shadow migration (eq. 23):\n{self.elasticities.to_string()}\n"
+                f"Without offshoring (eq. 9):\n{self.elasticities_no_offshoring.to_string()}\n"
+                f"General equilibrium (Delta endogenous):\n{self.ge_elasticities.to_string()}\n"
+                f"Output changes from shadow migration, inv(A) Delta (eq. 16):\n{self.output_changes.to_string()}")
+
+
+def rybczynski(model, sol=None):
+    """The Rybczynski theorem with offshoring at a parameter point.
+
+    **Arguments:** `model`: a trade sub-model (M0b, M1, M1-R, M2, M4); `sol`: its solution (else solved).
+
+    **Returns:** a `Rybczynski` record (readable repr).
+    """
+    import pandas as pd
+
+    from ..statics import statics, total_derivatives
+
+    sol = _solved(model, sol)
+    kX, kY = (float(v) for v in kappas(model.frontier()))
+    DL, DK = _f(sol["Delta_L"]), _f(sol["Delta_K"])
+    kw = dict(**_block_params(model), L_H=_f(model.L_H), K_H=_f(model.K_H))
+    cols = ["L_H", "K_H"]
+    el = statics(HomeEmployment(**kw, Delta_L=DL, Delta_K=DK), ["X", "Y"], cols, kind="elasticity")
+    el0 = statics(HomeEmployment(**kw), ["X", "Y"], cols, kind="elasticity")
+    values, derivs = total_derivatives(model, cols, quantities=_home_outputs, sol=sol)
+    ge = pd.DataFrame({c: {o: _f(derivs[o][c]) * _f(getattr(model, c)) / _f(values[o]) for o in ("X", "Y")}
+                       for c in cols})[cols]
+    ge.index.name = "dln(row)/dln(col)"
+    changes = pd.Series({"X": _f(sol["dX"]), "Y": _f(sol["dY"])}, name="output change")
+    ratio = DK / DL if DL != 0 else np.nan
+    region = f"X {_sign_word(changes['X'])} and Y {_sign_word(changes['Y'])}"
+    if changes["X"] > 0 and changes["Y"] > 0:
+        region += " (anti-Rybczynski: both outputs rise)"
+    holds = bool(el.loc["X", "L_H"] > 1 and el.loc["Y", "L_H"] < 0)
+    why = (f"dln X/dln L = {el.loc['X', 'L_H']:.4g} (no offshoring {el0.loc['X', 'L_H']:.4g}), "
+           f"dln Y/dln L = {el.loc['Y', 'L_H']:.4g} (no offshoring {el0.loc['Y', 'L_H']:.4g}); "
+           f"offshoring scales them by X_FT/X_O and Y_FT/Y_O")
+    return Rybczynski(el, el0, ge, changes, float(ratio), (kX, kY), region, holds, why)
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class FactorPriceEqualization:
+    """Effective factor-price equalisation w = gamma w*, r = gamma r* (paper Sec. 3.2; spec P6a, 7.7).
+
+    **Fields:** `gaps` (w/w*, r/r*, gamma and the log gaps ln(w/(gamma w*)), ln(r/(gamma r*))),
+    `rent_decomposition` (Home rewards: free trade, cost saving inv(A^T) S, terms of trade, total; eq. 17),
+    `holds`, `why`.
+    """
+
+    gaps: object
+    rent_decomposition: object
+    holds: bool
+    why: str
+
+    def __repr__(self):
+        return (f"Effective factor-price equalisation: holds={self.holds}\n  {self.why}\n"
+                f"{self.gaps.to_string()}\nRent decomposition (eq. 17):\n{self.rent_decomposition.to_string()}")
+
+
+def factor_price_equalization(model, sol=None, tol=1e-10):
+    """Whether effective FPE (w/w* = r/r* = gamma) survives offshoring at a parameter point.
+
+    **Arguments:** `model`: a trade sub-model; `sol`: its solution; `tol`: tolerance on the log gaps.
+
+    **Returns:** a `FactorPriceEqualization` record.
+    """
+    import pandas as pd
+
+    sol = _solved(model, sol)
+    g = _f(model.gamma)
+    wg, rg = _f(sol["w_gap"]), _f(sol["r_gap"])
+    gaps = pd.Series({"w/w*": wg, "r/r*": rg, "gamma": g, "ln(w/(gamma w*))": np.log(wg / g),
+                      "ln(r/(gamma r*))": np.log(rg / g)}, name="FPE")
+    holds = bool(abs(np.log(wg / g)) <= tol and abs(np.log(rg / g)) <= tol)
+    rents = _decomposition_table(sol)
+    if holds:
+        why = ("the offshored technology is available to both countries' producers (goods case, or no "
+               "offshoring), so both face the same effective prices")
+    else:
+        why = (f"Home rewards carry offshoring rents (cost saving {rents.loc['w', 'cost saving']:.4g} on w, "
+               f"{rents.loc['r', 'cost saving']:.4g} on r) that Foreign producers do not share")
+    return FactorPriceEqualization(gaps, rents, holds, why)
+
+
+def _decomposition_table(sol):
+    import pandas as pd
+
+    rows = {}
+    for f in ("w", "r"):
+        rows[f] = {"free trade": _f(sol[f"{f}_FT"]), "cost saving": _f(sol[f"d{f}_cost_saving"]),
+                   "terms of trade": _f(sol[f"d{f}_terms_of_trade"]), "total change": _f(sol[f"d{f}_total"]),
+                   "with offshoring": _f(sol[f])}
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    df.index.name = "reward"
+    return df
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class HeckscherOhlin:
+    """The Heckscher-Ohlin trade pattern with offshoring (paper eqs. 7, 19-21; spec P4, P5, P6b).
+
+    **Fields:** `prediction` (the textbook HO prediction from k vs k~w), `trade` (per sector: net imports
+    of final goods in value, task imports V_J, intra-industry overlap), `eq21` (the first, shadow-endowment
+    term and the -(1 - alpha) V term of eq. 21, service case), `IIT`, `grubel_lloyd`, `holds` (Home's net
+    final-goods trade has the predicted sign), `why`.
+    """
+
+    prediction: str
+    trade: object
+    eq21: object
+    IIT: float
+    grubel_lloyd: float
+    holds: bool
+    why: str
+
+    def __repr__(self):
+        return (f"Heckscher-Ohlin with offshoring: holds={self.holds}\n  prediction: {self.prediction}\n"
+                f"  {self.why}\n{self.trade.to_string()}\n  IIT = {self.IIT:.6g}, Grubel-Lloyd = "
+                f"{self.grubel_lloyd:.6g}\n" + ("" if self.eq21 is None else f"eq. 21:\n{self.eq21.to_string()}"))
+
+
+def heckscher_ohlin(model, sol=None, tol=1e-10):
+    """The HO trade pattern at a parameter point: textbook prediction vs what offshoring produces.
+
+    **Arguments:** `model`: a trade sub-model; `sol`: its solution; `tol`: below this |net trade| is zero.
+
+    **Returns:** a `HeckscherOhlin` record.
+    """
+    import pandas as pd
+
+    sol = _solved(model, sol)
+    k, kw = _f(model.K_H / model.L_H), _f(sol["k_tilde_w"])
+    if abs(k - kw) <= tol:
+        pred, want = "no final-goods trade (k = k~w)", 0
+    elif k > kw:
+        pred, want = "Home (K-abundant) exports Y and imports X (k > k~w)", 1
+    else:
+        pred, want = "Home (L-abundant) exports X and imports Y (k < k~w)", -1
+    p = _f(sol["p"])
+    M_X, pM_Y = _f(sol["M_X"]), p * _f(sol["M_Y"])
+    V = {"X": _f(sol["V_X"]), "Y": _f(sol["V_Y"])}
+    net = {"X": M_X, "Y": pM_Y}
+    trade = pd.DataFrame({
+        "net imports of final goods": net,
+        "task imports V_J": V,
+        "intra-industry overlap": {j: 2 * min(max(-net[j], 0.0), V[j]) for j in ("X", "Y")},
+    })
+    trade.index.name = "sector"
+    got = 0 if abs(M_X) <= tol else (1 if M_X > 0 else -1)
+    holds = got == want
+    exports = [j for j in ("X", "Y") if net[j] < -tol]
+    why = (f"Home net-imports X worth {M_X:.4g} and Y worth {pM_Y:.4g}; net exports: "
+           f"{', '.join(exports) if exports else 'none'}; task imports {V['X'] + V['Y']:.4g} are paid for by a "
+           "final-goods surplus (M_X + p M_Y + V = 0)")
+    eq21 = None
+    if not model.is_goods_case():
+        A = np.asarray(model.frontier())
+        kX = A[1, 0] / A[0, 0]
+        L_O, k_O, kt = _f(sol["L_O"]), _f(sol["k_O"]), _f(sol["k_tilde_O"])
+        first = _f(model.alpha) * L_O / A[0, 0] * (k_O - kt) / (kt - kX)
+        eq21 = pd.Series({"shadow-endowment HO term": first, "-(1-alpha) V": -(1 - _f(model.alpha)) * _f(sol["V_tasks"]),
+                          "sum": first - (1 - _f(model.alpha)) * _f(sol["V_tasks"]), "M_X": M_X}, name="eq. 21")
+    return HeckscherOhlin(pred, trade, eq21, _f(sol["IIT"]), _f(sol["grubel_lloyd"]), bool(holds), why)
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class HOTheorems:
+    """The four HO theorems at one parameter point (paper Prop. 6). `summary` is a one-row-per-theorem table."""
+
+    factor_price_equalization: FactorPriceEqualization
+    heckscher_ohlin: HeckscherOhlin
+    stolper_samuelson: StolperSamuelson
+    rybczynski: Rybczynski
+    summary: object
+
+    def __repr__(self):
+        import pandas as pd
+
+        with pd.option_context("display.max_colwidth", 200, "display.width", 250):
+            return "The four HO theorems with offshoring\n" + self.summary.to_string()
+
+
+def ho_theorems(model, sol=None):
+    """Evaluate FPE, HO, Stolper-Samuelson and Rybczynski at a parameter point (paper Prop. 6).
+
+    **Arguments:** `model`: a trade sub-model (M0b, M1, M1-R, M2, M4); `sol`: its solution (else solved).
+
+    **Returns:** an `HOTheorems` record with the four results and a `summary` DataFrame
+    (theorem, holds, why).
+    """
+    import pandas as pd
+
+    sol = _solved(model, sol)
+    fpe = factor_price_equalization(model, sol)
+    ho = heckscher_ohlin(model, sol)
+    ss = stolper_samuelson(model, sol)
+    ry = rybczynski(model, sol)
+    summary = pd.DataFrame(
+        [("factor-price equalisation", fpe.holds, fpe.why), ("Heckscher-Ohlin", ho.holds, ho.why),
+         ("Stolper-Samuelson", ss.holds, ss.region + "; " + ss.why), ("Rybczynski", ry.holds, ry.region + "; " + ry.why)],
+        columns=["theorem", "holds", "why"]).set_index("theorem")
+    return HOTheorems(fpe, ho, ss, ry, summary)
+
+
+# =================================================================================================
+# Offshoring-pattern enumeration (spec 5.4)
+# =================================================================================================
+_PATTERN_BOUNDS = {"full": (1.0, 1.0), "none": (0.0, 0.0), "interior": (-np.inf, np.inf)}
+
+
+@eqx.filter_jit
+def _solve_patterns(base, bounds):
+    from ..solve import solve
+
+    def one(b):
+        m = base.with_params(phi_lo_X=b[0], phi_hi_X=b[1], phi_lo_Y=b[2], phi_hi_Y=b[3])
+        return solve(m, guess={"phi_X": 0.5, "phi_Y": 0.5}, mask=False)
+
+    return jax.vmap(one)(bounds)
+
+
+def offshoring_patterns(model=None):
+    """Solve every offshoring pattern of the service case and keep the equilibria (spec 5.4 algorithm).
+
+    Each sector's task 1 is fully offshored, not offshored, or interior (S_J = 0); the nine patterns are
+    solved in one `jax.vmap` of M1-R with the pattern bounds as parameters. A pattern is an equilibrium
+    when it converges inside the regime and satisfies the no-reshoring complementarity. Uniqueness is
+    not established by the paper, so every equilibrium is reported.
+
+    **Arguments:** `model`: an M1 or M1-R instance (default: M1-R defaults).
+
+    **Returns:** a pandas DataFrame, one row per pattern (pattern_X, pattern_Y, phi_X, phi_Y, S_X, S_Y,
+    p, w, r, status, equilibrium).
+    """
+    import itertools
+
+    import pandas as pd
+
+    model = OffshoringPattern() if model is None else model
+    names = ServiceTask.parameter_names()
+    base = OffshoringPattern(**{k: getattr(model, k) for k in names})
+    combos = list(itertools.product(_PATTERN_BOUNDS, _PATTERN_BOUNDS))
+    bounds = jnp.array([[*_PATTERN_BOUNDS[a], *_PATTERN_BOUNDS[b]] for a, b in combos])
+
+    sols = _solve_patterns(base, bounds)
+    df = pd.DataFrame({"pattern_X": [a for a, _ in combos], "pattern_Y": [b for _, b in combos]})
+    for k in ("phi_X", "phi_Y", "S_X", "S_Y", "p", "w", "r"):
+        df[k] = np.asarray(sols[k])
+    df["status"] = sols.status_name
+    df["equilibrium"] = np.asarray(sols.status) == 0
+    return df
+
+
+# =================================================================================================
+# The Jones ambiguity (paper Sec. 3.3, eq. 24; Jones and Kierzkowski 1998)
+# =================================================================================================
+@dataclasses.dataclass(frozen=True, repr=False)
+class JonesCase:
+    """Offshoring in one sector only: the decomposition of Home reward changes (eq. 17).
+
+    **Fields:** `sector`, `table` (rows w, r; columns free trade, cost saving, terms of trade, total
+    change, with offshoring), `S` (S_X, S_Y), `Delta_p`, `fixed_p_sign` (sign of dw at fixed p, eq. 24),
+    `model`.
+    """
+
+    sector: str
+    table: object
+    S: tuple
+    Delta_p: float
+    model: object
+
+    @property
+    def dw_fixed_p(self):
+        return float(self.table.loc["w", "cost saving"])
+
+    @property
+    def dw_total(self):
+        return float(self.table.loc["w", "total change"])
+
+    def __repr__(self):
+        return (f"Offshoring of task {self.sector}1 only: S = ({self.S[0]:.6g}, {self.S[1]:.6g}), "
+                f"p - p_FT = {self.Delta_p:.6g}\n{self.table.to_string()}")
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class JonesAmbiguity:
+    """Two offshoring experiments moving the same workers' tasks: in the L-intensive sector X they gain,
+    in the K-intensive sector Y they lose (paper Sec. 3.3). `summary` compares them."""
+
+    X: JonesCase
+    Y: JonesCase
+    summary: object
+
+    def __repr__(self):
+        return ("Jones ambiguity: the same workers' tasks move offshore\n"
+                f"{self.summary.to_string()}\n\n{self.X!r}\n\n{self.Y!r}")
+
+
+def jones_ambiguity(model=None, *, theta_L=0.3, theta_K=0.0):
+    """The "Jones ambiguity": offshoring the tasks of the same workers raises or lowers their wage.
+
+    Task 1 of a sector uses theta_L of its L-input and theta_K of its K-input (theta_K = 0: only
+    L-workers' tasks move). Offshoring it in the L-intensive sector X alone is like X-biased technical
+    progress and raises w at fixed p (eq. 24: dw = a_KY S_X/det A); offshoring it in the K-intensive
+    sector Y alone lowers w (dw = -a_KX S_Y/det A). Each case reports the eq. 17 decomposition of the
+    wage change into the cost-saving (productivity) part and the terms-of-trade part.
+
+    **Arguments:** `model`: an M1 (`ServiceTask`) instance supplying A, gamma, chi, alpha, endowments
+    (default M1 defaults); `theta_L`, `theta_K`: task-1 shares of the sector's L and K inputs.
+
+    **Returns:** a `JonesAmbiguity` with the two `JonesCase`s (`.X`, `.Y`) and a `summary` DataFrame.
+    """
+    import pandas as pd
+
+    from ..solve import solve
+
+    model = ServiceTask() if model is None else model
+    A = np.asarray(model.A)
+    cases = {}
+    for sector in ("X", "Y"):
+        j = 0 if sector == "X" else 1
+        T = np.zeros((2, 2))
+        T[0, j], T[1, j] = theta_L * A[0, j], theta_K * A[1, j]
+        m = model.replace(lam=1.0, a_LX1=T[0, 0], a_LY1=T[0, 1], a_KX1=T[1, 0], a_KY1=T[1, 1])
+        sol = solve(m)
+        cases[sector] = JonesCase(sector, _decomposition_table(sol), (_f(sol["S_X"]), _f(sol["S_Y"])),
+                                  _f(sol["Delta_p"]), m)
+    summary = pd.DataFrame({
+        f"offshore {s}1 only": {
+            "dw at fixed p (cost saving)": c.dw_fixed_p,
+            "dw from terms of trade": float(c.table.loc["w", "terms of trade"]),
+            "dw total": c.dw_total,
+            "dr total": float(c.table.loc["r", "total change"]),
+            "L-workers": "gain" if c.dw_total > 0 else "lose",
+        } for s, c in cases.items()})
+    return JonesAmbiguity(cases["X"], cases["Y"], summary)
