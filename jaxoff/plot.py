@@ -463,7 +463,9 @@ def plot_fit(df, model_col: str | None = None, data_col: str | None = None, labe
             ax.scatter(dv, mv, s=28, color=PALETTE[0], zorder=3)
         for xi, yi, lab in zip(dv, mv, labels):
             if np.isfinite(xi) and np.isfinite(yi):
-                ax.annotate(lab, (xi, yi), xytext=(4, 3), textcoords="offset points", fontsize=7.5)
+                right = xi > lo + 0.7 * (hi - lo)  # keep labels near the right edge inside the axes
+                ax.annotate(lab, (xi, yi), xytext=(-4 if right else 4, 3), textcoords="offset points",
+                            fontsize=7.5, ha="right" if right else "left")
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
         ax.set_aspect("equal", adjustable="box")
