@@ -111,7 +111,8 @@ def test_legacy_oecd_stat_malformed(tmp_path):
     lines = _legacy_lines()[:4]
     bad = [lines[0].replace('"Value"', '"Val"')] + lines[1:]
     _raises(jd.read_oecd_stat, _write(tmp_path, "h.csv", "\n".join(bad)), 1, "missing column")
-    bad = lines[:2] + [lines[2].replace(",42.038116,", ",4x2,")] + lines[3:]
+    bad = lines[:2] + [lines[2].replace(",11.701564,", ",4x2,")] + lines[3:]
+    assert bad[2] != lines[2]
     _raises(jd.read_oecd_stat, _write(tmp_path, "n.csv", "\n".join(bad)), 3, "non-numeric value '4x2'")
     bad = lines[:3] + [lines[3] + ',"extra"']
     _raises(jd.read_oecd_stat, _write(tmp_path, "w.csv", "\n".join(bad)), 4, "wrong number of columns")
