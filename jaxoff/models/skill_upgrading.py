@@ -673,6 +673,12 @@ def _select_impl(base):
     kw = _params_of(base)
     # C and D start from their closed forms (spec 5.C, 5.D), where Newton needs no fallback
     sols = {k: solve(cls(**kw), mask=False, fallback=k in ("A", "B")) for k, cls in SUBMODELS.items()}
+    return _assemble(base, sols)
+
+
+def _assemble(base, sols):
+    """Pick the regime from the four sub-models' solutions (traceable; no solving here)."""
+    kw = _params_of(base)
     valid = {k: sols[k].status == CONVERGED for k in SUBMODELS}
     outside = ~(base.F_I > base.F_I_0) | ~ClosedEconomy(**kw).domain_ok()
     rid = jnp.select([valid[k] for k in _SELECTION_ORDER], [REGIME_NAMES.index(k) for k in _SELECTION_ORDER], -1)
@@ -718,7 +724,15 @@ def solve_regime(model: _Economy | None = None, **params) -> RegimeSolution:
             "(Z1 -> 0), so the numeraire C_M = 1 and theta_south lose their anchor and the model is "
             "undefined (spec 5.D, Pitfall 9)."
         )
-    rs = _select_jit(base)
+    if is_concrete(base):
+        # eager: solve each sub-model through jo.solve's own compiled cache (shared with every other
+        # eager use of these sub-models), then select without compiling the whole selector again
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sols = {k: solve(cls(**_params_of(base)), mask=False) for k, cls in SUBMODELS.items()}
+        rs = _assemble(base, sols)
+    else:
+        rs = _select_jit(base)
     if is_concrete(rs.status) and np.ndim(rs.status) == 0:
         if int(rs.status) != CONVERGED:
             why = "; ".join(f"{k}: {rs.solutions[k].message()}" for k in _SELECTION_ORDER)
