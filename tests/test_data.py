@@ -125,7 +125,7 @@ def test_worldbank_malformed_and_bom(tmp_path):
     lines = text.split("\r\n")
     bad = lines[:4] + [lines[4].replace('"1975"', '"19x5"')] + lines[5:]
     _raises(jd.read_worldbank, _write(tmp_path, "h.csv", "\r\n".join(bad)), 5, "should be a year")
-    bad = lines[:5] + [lines[5].replace('"12.381928', '"abc')] + lines[6:]
+    bad = lines[:5] + [lines[5].replace('"12.3819278', '"abc')] + lines[6:]
     assert bad[5] != lines[5]
     _raises(jd.read_worldbank, _write(tmp_path, "n.csv", "\r\n".join(bad)), 6, "non-numeric value 'abc")
     bad = lines[:6] + [lines[6].rsplit(",", 3)[0]] + lines[7:]
