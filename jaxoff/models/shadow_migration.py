@@ -506,7 +506,10 @@ class OffshoringPattern(ServiceTask):
         T, chi = self.task_matrix(), self.chi_vector()
         S = T.T @ _vec(u["w"], u["r"]) - chi * (T.T @ _vec(u["w_star"], u["r_star"]))
         phi = _vec(u["phi_X"], u["phi_Y"])
-        comp = jnp.where(phi >= 1 - 1e-12, S >= -_S_TOL, jnp.where(phi <= 1e-12, S <= _S_TOL, jnp.abs(S) <= 1e-9))
+        lo, hi = _vec(self.phi_lo_X, self.phi_lo_Y), _vec(self.phi_hi_X, self.phi_hi_Y)
+        # box complementarity: a strict gain (S > 0) only at the upper bound, a strict loss only at the lower
+        at_hi, at_lo = phi >= hi - 1e-12, phi <= lo + 1e-12
+        comp = (at_hi | (S <= 1e-9)) & (at_lo | (S >= -1e-9))
         reg["phi_in_unit_interval"] = jnp.all((phi >= -1e-12) & (phi <= 1 + 1e-12))
         reg["complementarity"] = jnp.all(comp)
         return reg
@@ -1081,7 +1084,7 @@ def stolper_samuelson(model, sol=None):
     shift = np.linalg.solve(A.T, S)
     fixed = pd.Series({"w": shift[0], "r": shift[1]}, name="d reward at fixed p")
     lo, hi = A[1, 0] / A[1, 1], A[0, 0] / A[0, 1]
-    ratio = S[0] / S[1] if S[1] != 0 else np.inf * np.sign(S[0])
+    ratio = S[0] / S[1] if S[1] != 0 else np.nan
     region = f"at fixed p, w {_sign_word(shift[0])} and r {_sign_word(shift[1])}"
     if shift[0] > 0 and shift[1] > 0:
         region += " (anti-Stolper-Samuelson: both Home factors gain)"
@@ -1335,9 +1338,23 @@ def _solve_patterns(base, bounds):
 
     def one(b):
         m = base.with_params(phi_lo_X=b[0], phi_hi_X=b[1], phi_lo_Y=b[2], phi_hi_Y=b[3])
-        return solve(m, guess={"phi_X": 0.5, "phi_Y": 0.5}, mask=False)
+        # the system is piecewise linear in levels: Newton needs no Levenberg-Marquardt fallback
+        return solve(m, mask=False, fallback=False)
 
     return jax.vmap(one)(bounds)
+
+
+def solve_with_bounds(model, bounds):
+    """Solve M1-R for a batch of offshoring-fraction bounds in one vmap.
+
+    **Arguments:** `model`: an M1 or M1-R instance (its other parameters are kept); `bounds`: array of
+    rows (phi_lo_X, phi_hi_X, phi_lo_Y, phi_hi_Y); (0, 1) is the free choice, equal bounds force phi,
+    (-inf, inf) forces the interior branch S_J = 0.
+
+    **Returns:** a batched `Solution` (unmasked: check `.status`).
+    """
+    base = OffshoringPattern(**{k: getattr(model, k) for k in ServiceTask.parameter_names()})
+    return _solve_patterns(base, jnp.asarray(bounds, dtype=jnp.float64))
 
 
 def offshoring_patterns(model=None):
@@ -1358,17 +1375,16 @@ def offshoring_patterns(model=None):
     import pandas as pd
 
     model = OffshoringPattern() if model is None else model
-    names = ServiceTask.parameter_names()
-    base = OffshoringPattern(**{k: getattr(model, k) for k in names})
     combos = list(itertools.product(_PATTERN_BOUNDS, _PATTERN_BOUNDS))
-    bounds = jnp.array([[*_PATTERN_BOUNDS[a], *_PATTERN_BOUNDS[b]] for a, b in combos])
-
-    sols = _solve_patterns(base, bounds)
+    sols = solve_with_bounds(model, [[*_PATTERN_BOUNDS[a], *_PATTERN_BOUNDS[b]] for a, b in combos])
     df = pd.DataFrame({"pattern_X": [a for a, _ in combos], "pattern_Y": [b for _, b in combos]})
     for k in ("phi_X", "phi_Y", "S_X", "S_Y", "p", "w", "r"):
         df[k] = np.asarray(sols[k])
     df["status"] = sols.status_name
-    df["equilibrium"] = np.asarray(sols.status) == 0
+    phi, S = df[["phi_X", "phi_Y"]].to_numpy(), df[["S_X", "S_Y"]].to_numpy()
+    # free choice on [0, 1]: offshore fully where S > 0, not at all where S < 0
+    free_choice = np.all(((S <= 1e-9) | (phi >= 1 - 1e-12)) & ((S >= -1e-9) | (phi <= 1e-12)), axis=1)
+    df["equilibrium"] = (np.asarray(sols.status) == 0) & free_choice
     return df
 
 
