@@ -263,7 +263,8 @@ class ClosedEconomy(_Economy):
         C_L, C_H = self.costs(Z1, Z2)
         return {
             "free_entry_HD": self.entry_gap("HD", C_L, C_H),  # paper (14); spec A1
-            "MF_market": jnp.log(self.Lam("M", 0.0, Z1)) - jnp.log(self.Lam("L", Z1, Z2) + self.Lam("H", Z2)),  # (15); A2
+            # paper (15); spec A2: domestic intermediates = HQ units of all firms
+            "MF_market": jnp.log(self.Lam("M", 0.0, Z1)) - jnp.log(self.Lam("L", Z1, Z2) + self.Lam("H", Z2)),
         }
 
     def outputs(self, u):
@@ -453,7 +454,8 @@ class _LowThreshold(_Economy):
     unknowns: ClassVar[dict] = {"Z1": Positive(), "Z_gap": Positive(), "F_I_star": Positive()}
 
     def guess(self):
-        return {**self._guess_quantiles(0.6, 0.93), "F_I_star": 0.5 * (self.F_H + self.F_L) * 0.5}
+        # F_I_low lies between F_I_0 and F_I_max; 2 F_I_0 is a start inside that range at the benchmark
+        return {**self._guess_quantiles(0.6, 0.93), "F_I_star": 2.0 * self.F_I_0}
 
     def residuals(self, u):
         Z1, Z2 = self._cutoffs(u)
@@ -779,7 +781,11 @@ def one_sided_derivatives(model: _Economy, output: str, wrt: str, *, rel_step: f
     rs = solve_regime(**kw)
     side = {}
     for name, xs in (("left", x - h), ("right", x + h)):
-        reg = solve_regime(**{**kw, wrt: xs}).regime
+        try:
+            reg = solve_regime(**{**kw, wrt: xs}).regime
+        except ParameterError:  # this side is outside the model: no derivative there
+            side[name] = ("none", float("nan"))
+            continue
         sub = SUBMODELS[reg](**kw)
         _, d = total_derivatives(sub, [wrt], sol=rs.solutions[reg])
         side[name] = (reg, float(d[output][wrt]))
