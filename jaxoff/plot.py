@@ -566,7 +566,8 @@ def plot_bars(data, *, err=None, columns=None, ax=None, sort: bool = False, titl
         a.bar(pos, s.to_numpy(), 0.7, color=PALETTE[k % len(PALETTE)],
               yerr=None if e is None else e.to_numpy(), capsize=2.5 if e is not None else 0,
               error_kw={"lw": 1, "ecolor": "0.25"})
-        rot = 60 if len(s) > 8 else 0
+        longest = max((len(str(i)) for i in s.index), default=0)
+        rot = 60 if len(s) > 8 else (30 if longest * len(s) > 36 else 0)  # long labels would overlap
         a.set_xticks(pos, [str(i) for i in s.index], rotation=rot, ha="right" if rot else "center", fontsize=8.5)
         a.grid(axis="x", visible=False)
         a.axhline(0, color="0.3", lw=0.8)
