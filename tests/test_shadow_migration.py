@@ -476,7 +476,8 @@ WRT = ("chi_X", "chi_Y", "gamma", "lam", "alpha", "L_F")
 
 
 def _quantities(model, u):
-    return {**u, "S_X": model.outputs(u)["S_X"], "S_Y": model.outputs(u)["S_Y"]}
+    out = model.outputs(u)
+    return {**u, **{k: out[k] for k in ("S_X", "S_Y", "Delta_L", "Delta_K")}}
 
 
 @pytest.fixture(scope="module")
@@ -544,6 +545,29 @@ def test_ift_identities_D1_to_D5(derivs):
                 assert D["p"] == pytest.approx(p * (dXw / Xw - dYw / Yw), abs=1e-11)
 
 
+def test_jones_hat_magnification_D6(derivs):
+    """P2/P3 magnification (Jones 1965) with shadow endowments and cost savings, exact for dtheta -> 0."""
+    for case in ("M1", "M2"):
+        v, d = derivs[case, "default"]
+        V = {k: float(v[k]) for k in v}
+        e_O = np.array([1.0 + V["Delta_L"], 0.8 + V["Delta_K"]])
+        q, om = np.array([V["X"], V["Y"]]), np.array([V["w"], V["r"]])
+        lam_ = A0 * q[None, :] / e_O[:, None]  # lambda_fJ = a_fJ J / (e_f + Delta_f)
+        c = np.array([1.0, V["p"]]) + np.array([V["S_X"], V["S_Y"]])
+        th = A0 * om[:, None] / c[None, :]  # theta_fJ = a_fJ omega_f / c_J
+        det_l, det_t = lam_[0, 0] - lam_[1, 0], th[0, 0] - th[0, 1]
+        for t in WRT:
+            D = {k: float(d[k][t]) for k in d}
+            dlnL, dlnK = D["Delta_L"] / e_O[0], D["Delta_K"] / e_O[1]
+            assert D["X"] / q[0] == pytest.approx((lam_[1, 1] * dlnL - lam_[0, 1] * dlnK) / det_l, abs=1e-11)
+            assert D["Y"] / q[1] == pytest.approx((lam_[0, 0] * dlnK - lam_[1, 0] * dlnL) / det_l, abs=1e-11)
+            hX, hY = D["S_X"] / c[0], (D["S_Y"] + D["p"]) / c[1]
+            assert D["w"] / om[0] == pytest.approx((th[1, 1] * hX - th[1, 0] * hY) / det_t, abs=1e-11)
+            assert D["r"] / om[1] == pytest.approx((th[0, 0] * hY - th[0, 1] * hX) / det_t, abs=1e-11)
+            if hX > hY:  # the magnification ordering of P3
+                assert D["w"] / om[0] > hX > hY > D["r"] / om[1]
+
+
 def test_marginal_offshoring_at_lam0(derivs):
     """Spec 7.11 (D7): the first unit of offshoring, analytic vs IFT vs the spec's numbers."""
     oracle = {"M1": (0.0117914, (0.0267846, 0.0509569), (-0.0015722, 0.0062887), (-0.0722667, -0.0408)),
@@ -602,6 +626,8 @@ def test_stolper_samuelson_and_rybczynski_functions(theorems_m1, m1, ft):
     close([ry.ge_elasticities.loc["X", "L_H"] * X, ry.ge_elasticities.loc["Y", "L_H"] * Y],
           [0.893855, -0.335196], 1e-6)  # GE: dq_O/dL = inv(A - T)(1, 0)
     assert "anti-Rybczynski" in ry.region
+    # P6(d): the X response to L is smaller with offshoring iff X_O > X
+    assert (ry.elasticities.loc["X", "L_H"] < ry.elasticities_no_offshoring.loc["X", "L_H"]) == (X > 0.28)
     # the FT point: the textbook theorem (spec 7.4 oracle)
     fss = sm.stolper_samuelson(ft.model_at(0), ft.point(0))
     close([fss.elasticities.loc["w", "p_Y"], fss.elasticities.loc["r", "p_Y"]], [-0.75, 1.636364], 1e-6)
