@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import warnings
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -138,18 +137,9 @@ def _build_points():
 def batch():
     pts = _build_points()
     keys = list(pts)
-    P = jnp.asarray(np.array([pts[k] for k in keys]))
-    base = sc.indexed(sc.UnequalWage())
-
-    @jax.jit
-    def run(P):
-        def one(p):
-            m = base.with_params(**dict(zip(PNAMES, p)))
-            return jo.solve(m)
-
-        return jax.vmap(one)(P)
-
-    sols = run(P)
+    P = np.array([pts[k] for k in keys])
+    models = sc.indexed(sc.UnequalWage()).with_params(**{n: P[:, j] for j, n in enumerate(PNAMES)})
+    sols = sc.solve_many(models)
     index = {k: i for i, k in enumerate(keys)}
 
     def get(key, name):
@@ -158,7 +148,7 @@ def batch():
     def status(key):
         return int(np.asarray(sols.status)[index[key]])
 
-    return {"sols": sols, "index": index, "get": get, "status": status, "P": np.asarray(P), "keys": keys}
+    return {"sols": sols, "index": index, "get": get, "status": status, "P": P, "keys": keys}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,7 +201,8 @@ def test_location_game_thresholds_and_C12_partials():
     assert float(sol["a"]) == pytest.approx(Is) and float(sol["b"]) == pytest.approx(I)
     assert int(sol["regime_id"]) == 3
     # spec C12 analytic partials, by the implicit function theorem through the game
-    jac = jo.jacobian(m, ["I", "I_star", "J"], ["beta", "theta", "w"], sol=sol)
+    _, jac = jo.total_derivatives(m, ["beta", "theta", "w"], sol=sol,
+                                  quantities=lambda mm, u: {k: mm.outputs(u)[k] for k in ("I", "I_star", "J")})
     assert float(jac["I"]["beta"]) == pytest.approx(-(1 + I) / b, rel=1e-10)
     assert float(jac["I"]["theta"]) == pytest.approx((1 + I) * np.log(N / Qs), rel=1e-10)
     assert float(jac["I"]["w"]) * w == pytest.approx(-(1 + I), rel=1e-10)
@@ -264,7 +255,8 @@ def test_no_trade_derivatives_O1():
     m = sc.NoTrade(beta=2.0, theta=0.8, sigma=2.0)
     ell, th, sg = np.log(1.1 / 0.9), 0.8, 2.0
     sol = jo.solve(m, mask=False, fallback=False)
-    jac = jo.jacobian(m, ["w", "Q", "I"], ["theta", "sigma", "beta"], sol=sol)
+    _, jac = jo.total_derivatives(m, ["theta", "sigma", "beta"], sol=sol,
+                                  quantities=lambda mm, u: {"w": u["w"], "Q": u["Q"], "I": mm.outputs(u)["I"]})
     w = float(sol["w"])
     assert float(jac["w"]["theta"]) / w == pytest.approx((sg - 1) * ell / (sg * (1 - th) ** 2), rel=1e-9)
     assert float(jac["w"]["sigma"]) / w == pytest.approx(th * ell / (sg**2 * (1 - th)), rel=1e-9)
@@ -395,6 +387,9 @@ def test_default_point_full_reference(batch):
         assert got == pytest.approx(v, abs=2e-6, rel=2e-6), name
     assert abs(batch["get"]("default", "current_account")) < 1e-12  # Walras' law (spec 6)
     assert batch["get"]("default", "regime_id") == 3
+    # task sets as intervals (R3, w > 1): W = [0, I*], E = (I*, I], B = (I, 1]
+    for name, v in (("W_lo", 0.0), ("W_hi", 0.182080), ("E_lo", 0.182080), ("E_hi", 0.438703), ("B_lo", 0.438703)):
+        assert batch["get"]("default", name) == pytest.approx(v, abs=2e-6), name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -527,7 +522,8 @@ def test_solve_any_regime_and_names():
     # derivatives inside the found regime by the IFT match central differences of the spec (9.7)
     sol = sc.solve_any_regime(sc.UnequalWage())
     assert int(sol["regime_id"]) == 3
-    d = jo.jacobian(sol.model, ["w", "I", "I_star", "V", "Q"], ["beta", "theta", "sigma"], sol=sol)
+    _, d = jo.total_derivatives(sol.model, ["beta", "theta", "sigma"], sol=sol, quantities=lambda mm, u: {
+        **u, **{k: mm.outputs(u)[k] for k in ("I", "I_star", "V")}})
     ref = {"beta": dict(w=0.52252, I=-1.07542, I_star=-0.46350, V=-6.56014, Q=-3.84301),
            "theta": dict(w=1.57386, I=2.83010, I_star=0.99509, V=33.3275, Q=21.7337),
            "sigma": dict(w=0.49468, I=0.39345, I_star=0.17031, V=-0.27483, Q=2.14854)}
@@ -574,16 +570,13 @@ def test_all_equilibria_counts():
 
 def test_fig4_threshold_from_branch_plus():
     """The w > 1 branch of Fig. 4 exists for L > 0.960838 (paper: 0.96): brentq on w(L) - 1."""
-    base = sc.UnequalWage(beta=1.1, L_E=1.0, L_W=1.0, H_E=1.0, H_W=1.0)
+    base = sc.indexed(sc.UnequalWage(beta=1.1, L_E=1.0, L_W=1.0, H_E=1.0, H_W=1.0))
+    start = {"w": np.array([1.02]), "Q": np.array([3.0]), "Q_star": np.array([2.6])}
 
-    def wm1(L):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            s = jo.solve(sc.shift_size(base, L), guess={"w": 1.02, "Q": 3.0, "Q_star": 2.6}, mask=False)
-        return float(s["w"]) - 1.0
+    def solve_at(L):
+        return sc.solve_many([sc.shift_size(base, L)], start, mask=False)
 
-    L0 = brentq(wm1, 0.95, 0.99, xtol=1e-10)
+    L0 = brentq(lambda L: float(solve_at(L)["w"][0]) - 1.0, 0.95, 0.99, xtol=1e-10)
     assert L0 == pytest.approx(0.960838, abs=1e-5)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        assert int(jo.solve(sc.shift_size(base, 0.955), mask=False).status) != 0  # no w > 1 equilibrium below it
+    assert int(solve_at(0.955).status[0]) != 0  # below it no w > 1 equilibrium: never reported as fine
+    assert int(solve_at(0.965).status[0]) == 0

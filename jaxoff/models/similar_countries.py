@@ -18,7 +18,11 @@ Sub-models (SUBMODELS):
 * SM-D `EqualWage`: the knife-edge w = 1 equilibrium (only task measures are determined).
 
 Tools for regimes and multiplicity: `REGIMES`, `regime_name`, `solve_any_regime`,
-`one_sided_derivatives`, `all_equilibria`, `continuation`, `shift_size`.
+`one_sided_derivatives`, `all_equilibria`, `continuation`, `solve_many`, `shift_size`, `indexed`.
+The regime option is called `regime_option` because `Model.regime` is the validity-check method.
+`indexed(model)` gives the same SM-B model with branch and regime as traced numbers
+(`branch_code` +1/-1, `regime_code` -1 or 0..6), so every branch and regime shares one compilation
+under `jax.vmap`; `solve_many` solves any list of such models in fixed-size chunks.
 
 Welfare (Fig. 9; the paper never defines it): the candidates are aggregate real income
 V = Y/P (= the country's CES utility), per-head real income v = V/(L+H) and the real worker wage
@@ -31,6 +35,7 @@ V and v alike, since v = V/(2L) rescales V by a constant along a beta sweep.
 """
 from __future__ import annotations
 
+import warnings
 from typing import ClassVar
 
 import equinox as eqx
@@ -169,8 +174,17 @@ class _Technology(Model):
         M_hi = jnp.where(fixed, b - a, M_hi_auto)
         T_lo = jnp.where(fixed, tc.T(zero, a), T_lo_auto)
         T_hi = jnp.where(fixed, tc.T(a, b), T_hi_auto)
+        # Reported thresholds: clipped on the piecewise system; on a fixed regime, the regime's own
+        # smooth piece (e.g. I = I_raw in R3 even a hair past I = 0), so that the IFT derivative of
+        # a fixed-regime system is that regime's one-sided derivative at its boundary.
+        hi_k = jnp.stack([zero, Ih, Ihc, Ih, Ih, one, one])
+        lo_k = jnp.stack([zero, Ilc, Il, Il, Il, Il, Il])
+        J_k = jnp.stack([J, J, J, J, J_formula, J, J_formula])
+        pick = lambda stack, auto: jnp.where(fixed, jnp.take(stack, idx, axis=0), auto)  # noqa: E731
+        I_hi_out, I_lo_out = pick(hi_k, Ihc), pick(lo_k, Ilc)
         return {
-            "I": jnp.clip(I_raw, 0.0, 1.0), "I_star": jnp.clip(Is_raw, 0.0, 1.0), "J": J,
+            "I": jnp.where(plus, I_hi_out, I_lo_out), "I_star": jnp.where(plus, I_lo_out, I_hi_out),
+            "J": pick(J_k, J),
             "I_raw": I_raw, "I_star_raw": Is_raw, "J_raw": J_eff, "J_relevant": relevant,
             "a": a, "b": b,
             "M_E": jnp.where(plus, M_hi, M_lo), "M_W": jnp.where(plus, M_lo, M_hi), "M_B": 1.0 - b,
@@ -402,6 +416,10 @@ class UnequalWage(_Economy):
         g = self._g(u)
         out = {k: v for k, v in g.items() if k not in ("regime_valid",)}
         out["branch_sign"] = self.sign()
+        # the task sets as intervals: low-wage country [0, a], high-wage (a, b], B = (b, 1]
+        plus, zero = self.sign() > 0, jnp.zeros_like(g["a"])
+        out.update(E_lo=jnp.where(plus, g["a"], zero), E_hi=jnp.where(plus, g["b"], g["a"]),
+                   W_lo=jnp.where(plus, zero, g["a"]), W_hi=jnp.where(plus, g["a"], g["b"]), B_lo=g["b"])
         out["J_relevant"] = g["J_relevant"].astype(jnp.float64)
         return {**out, **self.derived(u["w"], u["Q"], u["Q_star"], g)}
 
@@ -620,21 +638,58 @@ def _mask(sol):
                        (jax.tree_util.tree_map(nan, sol.unknowns), jax.tree_util.tree_map(nan, sol.outputs)))
 
 
+CHUNK = 32  # every batch of SM-B solves runs in chunks of this size: one compilation serves all tools
+
+
 @eqx.filter_jit
-def _solve_any_regime(model, guess):
+def _solve_chunk(models, guesses, use_own_guess):
     from ..solve import solve
 
-    base = indexed(model, regime_code=-1.0)
-    auto = solve(base, guess, mask=False)
-    starts = {k: jnp.stack([auto.unknowns[k], jnp.asarray(guess[k], jnp.float64)]) for k in guess}
-    codes = jnp.arange(7.0)
+    def one(m, g, own):
+        mg = m.guess()
+        start = {k: jnp.where(own, jnp.asarray(mg[k], jnp.float64), g[k]) for k in g}
+        return solve(m, start, mask=False)
 
-    def one(code, g):
-        return solve(indexed(model, regime_code=code), g, mask=False, fallback=False)
+    return jax.vmap(one)(models, guesses, use_own_guess)
 
-    sols = jax.vmap(lambda c: jax.vmap(lambda g: one(c, g))(starts))(codes)
-    flat = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:]), sols)
-    return _mask(_pick_first_ok(flat))
+
+def _stack_models(models) -> _IndexedUnequalWage:
+    """A list of SM-B models (or one model with some batched parameters) as one stacked batch."""
+    if isinstance(models, (list, tuple)):
+        ms = [indexed(m) if not isinstance(m, _IndexedUnequalWage) else m for m in models]
+        return jax.tree_util.tree_map(lambda *x: jnp.stack([jnp.asarray(v, jnp.float64) for v in x]), *ms)
+    m = models if isinstance(models, _IndexedUnequalWage) else indexed(models)
+    n = max(int(np.size(x)) for x in jax.tree_util.tree_leaves(m))
+    return jax.tree_util.tree_map(lambda x: jnp.broadcast_to(jnp.asarray(x, jnp.float64), (n,)), m)
+
+
+def solve_many(models, guesses=None, *, mask=True):
+    """Solve many SM-B equilibria under `jax.vmap`, in chunks that share one compilation.
+
+    **Arguments:** `models`: a list of `UnequalWage` / `indexed` models, or one such model whose
+    parameters are arrays of equal length (e.g. `indexed(m).with_params(beta=betas)`);
+    `guesses`: optional dict of arrays (natural units; NaN entries mean "use the model's own
+    guess"); `mask`: NaN out points whose status is not 0.
+
+    **Returns:** a batched `Solution` (one row per model).
+    """
+    stacked = _stack_models(models)
+    n = int(np.size(stacked.beta))
+    names = tuple(UnequalWage.unknowns)
+    if guesses is None:
+        guesses = {k: np.full(n, np.nan) for k in names}
+    g = {k: np.broadcast_to(np.asarray(guesses[k], dtype=float), (n,)) for k in names}
+    own = np.any([np.isnan(g[k]) for k in names], axis=0)
+    g = {k: np.where(own, 1.0, g[k]) for k in names}
+    pad = (-n) % CHUNK
+    idx = np.concatenate([np.arange(n), np.full(pad, n - 1, dtype=int)])
+    chunks = []
+    for i in range(0, n + pad, CHUNK):
+        sl = idx[i:i + CHUNK]
+        mc = jax.tree_util.tree_map(lambda x: x[sl], stacked)
+        chunks.append(_solve_chunk(mc, {k: jnp.asarray(g[k][sl]) for k in names}, jnp.asarray(own[sl])))
+    sol = jax.tree_util.tree_map(lambda *x: jnp.concatenate(x)[:n], *chunks)
+    return _mask(sol) if mask else sol
 
 
 def solve_any_regime(model, guess=None):
@@ -647,31 +702,36 @@ def solve_any_regime(model, guess=None):
     **Arguments:** `model`: an `UnequalWage` (its branch is used); `guess`: optional dict or
     `Solution` (default `model.guess()`).
 
-    **Returns:** a `Solution` of the regime that holds; `sol["regime_id"]` and
-    `regime_name(sol)` name it, and `jo.derivative(sol.model, ...)` differentiates inside it.
+    **Returns:** a `Solution` of the regime that holds (of the `indexed` model class, whose
+    `regime_code` is that regime); `sol["regime_id"]` and `regime_name(sol)` name it, and
+    `jo.derivative(sol.model, ...)` differentiates inside it.
     """
-    g = dict(model.guess())
+    base = indexed(model)
+    g = {k: np.nan for k in model.unknowns}
     if guess is not None:
-        g.update(dict(guess.unknowns) if hasattr(guess, "unknowns") else dict(guess))
-    g = {k: jnp.asarray(v, jnp.float64) for k, v in g.items()}
-    return _solve_any_regime(model, g)
+        g.update({k: float(np.asarray(v)) for k, v in
+                  (guess.unknowns if hasattr(guess, "unknowns") else guess).items()})
+    auto = solve_many([base], {k: np.array([v]) for k, v in g.items()}, mask=False)
+    starts = [{k: float(np.asarray(auto.unknowns[k])[0]) for k in g}, g]
+    models = [base.with_params(regime_code=float(k)) for k in range(7) for _ in starts]
+    gs = {k: np.array([st[k] for _ in range(7) for st in starts]) for k in g}
+    sols = solve_many(models, gs, mask=False)
+    return _mask(_pick_first_ok(sols))
 
 
 @eqx.filter_jit
-def _continuation(model, wrt_is_L, wrt_name, values, guess):
+def _continuation(models, guess):
+    """Scan over a stacked batch of models (one compilation for any parameter path)."""
     from ..solve import solve
 
-    wrt = "L" if wrt_is_L else wrt_name
-
-    def step(carry, v):
-        m = _set(model, wrt, v)
+    def step(carry, m):
         fresh = m.guess()
         starts = {k: jnp.stack([carry[k], jnp.asarray(fresh[k], jnp.float64)]) for k in carry}
         sol = _pick_first_ok(jax.vmap(lambda g: solve(m, g, mask=False))(starts))
         new = {k: jnp.where(sol.status == 0, sol.unknowns[k], carry[k]) for k in carry}
         return new, sol
 
-    _, sols = jax.lax.scan(step, guess, values)
+    _, sols = jax.lax.scan(step, guess, models)
     return _mask(sols)
 
 
@@ -680,7 +740,8 @@ def continuation(model, wrt, values, guess=None):
 
     Each point is solved from the previous fine solution and, failing that, from the model's own
     guess. Points that fail or leave the model's regime (e.g. a branch "+" point whose w drops to
-    1) come back with their status and NaN values.
+    1) come back with their status and NaN values. Paths in different parameters share one
+    compilation (the scan runs over a stacked batch of models).
 
     **Arguments:** `model`: a model (any sub-model; SM-B with `regime_option="auto"` follows the
     regime changes); `wrt`: a parameter name, or "L" for the size axis (`shift_size`); `values`:
@@ -689,11 +750,41 @@ def continuation(model, wrt, values, guess=None):
     **Returns:** a batched `Solution` (one row per value); `regime_name(sol)` labels the rows.
     """
     values = jnp.asarray(values, dtype=jnp.float64)
+    models = jax.vmap(lambda v: _set(model, wrt, v))(values)
     g = dict(_set(model, wrt, values[0]).guess())
     if guess is not None:
         g.update(dict(guess.unknowns) if hasattr(guess, "unknowns") else dict(guess))
     g = {k: jnp.asarray(v, jnp.float64) for k, v in g.items()}
-    return _continuation(model, wrt == "L", wrt, values, g)
+    return _continuation(models, g)
+
+
+def _direction(model, wrt):
+    """Tangent (a model-shaped pytree) of a unit move in `wrt` ("L": the size axis of shift_size)."""
+    zero = jax.tree_util.tree_map(jnp.zeros_like, model)
+    if wrt != "L":
+        return eqx.tree_at(lambda m: getattr(m, wrt), zero, jnp.ones_like(getattr(model, wrt)))
+    one = jnp.ones_like(model.L_E)
+    vals = [one, -one, one * model.H_E / model.L_E, -one * model.H_W / model.L_W]
+    return eqx.tree_at(lambda m: [m.L_E, m.L_W, m.H_E, m.H_W], zero, vals)
+
+
+@eqx.filter_jit
+def _ift(model, u, tangent):
+    """dq/dp = -F_z^{-1} F_p (implicit function theorem) for every unknown and output q."""
+    from ..solve import Layout, residual_vector
+
+    layout = Layout.of(model, u)
+    z = layout.to_internal(model, u)
+    Fz = jax.jacfwd(lambda zz: residual_vector(model, layout, zz))(z)
+    _, Fp = eqx.filter_jvp(lambda m: residual_vector(m, layout, z), (model,), (tangent,))
+    dz = -jnp.linalg.solve(Fz, Fp)
+
+    def q(zz, m):
+        uu = layout.to_natural(m, zz)
+        return {**uu, **m.outputs(uu)}
+
+    _, dq = eqx.filter_jvp(q, (z, model), (dz, tangent))
+    return dq
 
 
 def one_sided_derivatives(model, output, wrt, *, rel_step=1e-6, guess=None) -> dict:
@@ -702,7 +793,7 @@ def one_sided_derivatives(model, output, wrt, *, rel_step=1e-6, guess=None) -> d
     Inside a regime both sides are the implicit-function-theorem derivative of that regime's
     smooth system and coincide. At a boundary (the regimes just left and right of the point
     differ) each side is the IFT derivative of the regime on that side, evaluated at the point, and
-    `at_boundary` is True: the two-sided derivative does not exist and none is reported.
+    `at_boundary` is True: no two-sided derivative is reported (`derivative` is NaN).
 
     **Arguments:** `model`: an `UnequalWage`; `output`: an unknown or output name; `wrt`: a
     parameter name or "L" (the size axis of `shift_size`); `rel_step`: the distance used only to
@@ -711,61 +802,41 @@ def one_sided_derivatives(model, output, wrt, *, rel_step=1e-6, guess=None) -> d
     **Returns:** dict with `value`, `left`, `right`, `at_boundary`, `regime_left`,
     `regime_right` (names), `derivative` (= left when not at a boundary, else NaN).
     """
-    from ..solve import solve
-
     sol0 = solve_any_regime(model, guess)
     u0 = {k: sol0.unknowns[k] for k in model.unknowns}
-    p0 = _get(model, wrt)
-    h = rel_step * jnp.maximum(1.0, jnp.abs(p0))
+    p0 = float(np.asarray(_get(model, wrt)))
+    h = rel_step * max(1.0, abs(p0))
+    base = indexed(model)
+    models = [base, _set(base, wrt, p0 - h), _set(base, wrt, p0 + h)]
+    near = solve_many(models, {k: np.full(3, float(np.asarray(v))) for k, v in u0.items()})
+    ids = np.asarray(near["regime_id"])
     sides = {}
-    for name, sgn in (("left", -1.0), ("right", 1.0)):
-        side = solve_any_regime(_set(model, wrt, p0 + sgn * h), u0)
-        k = float(np.asarray(side["regime_id"]))
-        m_k = indexed(model, regime_code=k)
-
-        def f(v, m_k=m_k):
-            return solve(_set(m_k, wrt, v), u0, mask=False)[output]
-
-        sides[name] = (k, jax.jacfwd(f)(p0))
-    at_boundary = sides["left"][0] != sides["right"][0]
+    for name, k in (("left", ids[1]), ("right", ids[2])):
+        m_k = base.with_params(regime_code=float(k))
+        sides[name] = (k, _ift(m_k, u0, _direction(m_k, wrt))[output])
+    at_boundary = bool(ids[1] != ids[2])
     return {
         "value": sol0[output],
-        "left": sides["left"][1], "right": sides["right"][1], "at_boundary": bool(at_boundary),
-        "regime_left": regime_name(sides["left"][0]), "regime_right": regime_name(sides["right"][0]),
+        "left": sides["left"][1], "right": sides["right"][1], "at_boundary": at_boundary,
+        "regime_left": regime_name(ids[1]), "regime_right": regime_name(ids[2]),
         "derivative": jnp.nan if at_boundary else sides["left"][1],
     }
 
 
 def _multistart_guesses(model):
-    """Start points in the high-wage frame around the world-average no-trade output."""
-    Qbar = ((model.L_E + model.L_W) / 2) ** (1 / (1 - model.theta))
-    w_hi = jnp.array([1.02, 1.2, 1.6, 2.3])
-    pairs = jnp.array([[1.1, 0.9], [2.0, 1.0], [4.0, 0.6], [8.0, 0.5]])
-    W, P = jnp.meshgrid(jnp.arange(4), jnp.arange(4), indexing="ij")
-    w = w_hi[W.ravel()]
-    Qh, Ql = Qbar * pairs[P.ravel(), 0], Qbar * pairs[P.ravel(), 1]
-    return w, Qh, Ql
-
-
-@eqx.filter_jit
-def _all_equilibria(model):
-    from ..solve import solve
-
-    w, Qh, Ql = _multistart_guesses(model)
-    signs = jnp.concatenate([jnp.ones_like(w), -jnp.ones_like(w)])
-    g = {"w": jnp.concatenate([w, 1 / w]), "Q": jnp.concatenate([Qh, Ql]), "Q_star": jnp.concatenate([Ql, Qh])}
-    sols = jax.vmap(lambda s, gg: solve(indexed(model, branch_code=s), gg, mask=False, fallback=False))(signs, g)
-    params = {k: getattr(model, k) for k in _Economy.parameter_names()}
-    eq = EqualWage(**params, t_form=model.t_form, A_form=model.A_form)
-    sol_d = solve(eq, mask=False)
-    return _mask(sols), _mask(sol_d)
+    """16 start points per branch in the high-wage frame around the world-average no-trade output."""
+    Qbar = float(((model.L_E + model.L_W) / 2) ** (1 / (1 - model.theta)))
+    w_hi = np.array([1.02, 1.2, 1.6, 2.3])
+    pairs = np.array([[1.1, 0.9], [2.0, 1.0], [4.0, 0.6], [8.0, 0.5]])
+    W, P = np.meshgrid(np.arange(4), np.arange(4), indexing="ij")
+    return w_hi[W.ravel()], Qbar * pairs[P.ravel(), 0], Qbar * pairs[P.ravel(), 1]
 
 
 def all_equilibria(model, *, tol=1e-6) -> dict:
     """Every equilibrium at a parameter point: w > 1, w < 1 and w = 1 (paper Sec. 3; spec M1, M2).
 
     Multi-start (a grid of 16 starts per branch) of the piecewise SM-B system on both branches
-    under `jax.vmap`, plus the SM-D equal-wage system; converged in-regime solutions are
+    under `jax.vmap` (`solve_many`), plus the SM-D equal-wage system; converged in-regime solutions are
     de-duplicated (relative tolerance `tol` on w, Q, Q*).
 
     **Arguments:** `model`: any SM-B/C/D model (only its parameters are used).
@@ -773,7 +844,17 @@ def all_equilibria(model, *, tol=1e-6) -> dict:
     **Returns:** dict of NumPy arrays sorted by w (descending): `w`, `Q`, `Q_star`, `I`,
     `I_star`, `J`, `M_E`, `M_W`, `regime_id`, `kind` ("w>1", "w<1", "w=1"), and `count`.
     """
-    sols, sol_d = _all_equilibria(model)
+    from ..solve import solve
+
+    w, Qh, Ql = _multistart_guesses(model)
+    base = indexed(model)
+    models = [base.with_params(branch_code=sg) for sg in (1.0, -1.0) for _ in w]
+    g = {"w": np.concatenate([w, 1 / w]), "Q": np.concatenate([Qh, Ql]), "Q_star": np.concatenate([Ql, Qh])}
+    sols = solve_many(models, g)
+    params = {k: getattr(model, k) for k in _Economy.parameter_names()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sol_d = solve(EqualWage(**params, t_form=model.t_form, A_form=model.A_form), mask=False, fallback=False)
     keys = ("w", "Q", "Q_star", "I", "I_star", "J", "M_E", "M_W", "regime_id")
     rows = []
     ok = np.asarray(sols.status) == 0
