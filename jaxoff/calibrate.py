@@ -251,7 +251,7 @@ def _evaluate(spec, model, z, t, sqrtw, guess):
 
     vec, ok, sol = _moments_at(spec, model, theta, guess)
     G = jax.jacfwd(mom)(th_vec)
-    return th_vec, vec, ok, sol.status, G
+    return th_vec, vec, ok, sol.status, G, sol
 
 
 # -- method="exact": parameters as unknowns -----------------------------------------------------------
@@ -472,7 +472,8 @@ def _finish(spec, model, z, success, steps, t, w, explicit_w, guess, method, mom
             starts_table=None, warn=True, sol_override=None):
     import pandas as pd
 
-    th, vec, ok, status, G = _evaluate(spec, model, jnp.asarray(z), jnp.asarray(t), jnp.sqrt(jnp.asarray(w)), guess)
+    th, vec, ok, status, G, sol_fit = _evaluate(spec, model, jnp.asarray(z), jnp.asarray(t),
+                                                jnp.sqrt(jnp.asarray(w)), guess)
     th, vec, G = np.asarray(th), np.asarray(vec), np.asarray(G)
     status = int(status)
     ok = bool(ok)
@@ -491,7 +492,7 @@ def _finish(spec, model, z, success, steps, t, w, explicit_w, guess, method, mom
         status_name = "converged"
     params = {k: float(v) for k, v in zip(spec.free, th)}
     fitted = model.with_params(**params)
-    sol = sol_override if sol_override is not None else _solve_quiet(fitted, guess, spec)
+    sol = sol_override if sol_override is not None else sol_fit
     names = list(spec.moment_names)
     res = CalibrationResult(
         params=params, moments=dict(zip(names, map(float, vec))), targets=dict(zip(names, map(float, t))),
