@@ -29,6 +29,17 @@ the static option `distribution` ("pareto" default, "truncated_pareto", "lognorm
 Helpers: `regime_index`/`firm_ordering`/`submodel_for`/`build` (regime detection from parameters),
 `margins` (export decomposition into entry/intensive/extensive margins, as IFT derivatives or finite
 changes), `firm_outcomes` (firm-level revenues by productivity).
+
+    from jaxoff.models import export_magnification as em
+    m = em.SUBMODELS["SM-A"]()                      # or em.build(tau_I=1.95): the sub-model of that regime
+    em.margins(m, wrt="tau_I")                      # d X_exp/d tau_I split into entry/intensive/extensive
+    em.margins(m, wrt="tau_I", change=-0.1)         # the same for a finite change, checked by two solves
+
+Trade outputs (spec O16), per advanced economy: `exports` = X_exp + T_I (final goods to the n partners
+plus Y to W, which equals the intermediate imports T_I); `exports_gdp` = exports/(w L) (GDP = value added
+= w L); `fva_share` = W's value added embodied in gross exports / gross exports = alpha rho X_exp^off /
+(X_exp + T_I), where X_exp^off are the X exports of offshoring firms (all exporters in A, C, E, so it is
+the spec's alpha rho X_exp/(X_exp + T_I); in B the home-sourcing exporters carry none; Y has none).
 """
 from __future__ import annotations
 
@@ -439,9 +450,9 @@ class _Economy(Model):
 _Q = "q = tau_I*(A_Yw/A_Iw)*(A_I/A_Y)"
 _PHAT = "phat = 1 - q^(alpha*(sigma-1))"
 RULE_A1 = f"A.1: {_Q} < 1 (offshored intermediates cheaper than domestic)"
-RULE_A2_LOW = ("A.2: q > p1_tilde = (f_p/(f_p + f_I))^(1/(alpha*(sigma-1))) "
+RULE_A2_LOW = (f"A.2: q > p1_tilde = (f_p/(f_p + f_I))^(1/(alpha*(sigma-1))) with {_Q} "
                "(else all firms offshore: regime E, SM-E)")
-RULE_A2_HIGH = ("A.2: q < p2_tilde = (1 - f_I/(f_ex*tau^(sigma-1)))^(1/(alpha*(sigma-1))) "
+RULE_A2_HIGH = (f"A.2: q < p2_tilde = (1 - f_I/(f_ex*tau^(sigma-1)))^(1/(alpha*(sigma-1))) with {_Q} "
                 "(else the marginal exporter does not offshore: regime C or B)")
 
 
