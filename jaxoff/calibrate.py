@@ -756,7 +756,8 @@ def calibrate_many(
       estimate and equilibrium. `batch_size > 1` (method "lm", no warm start across a batch):
       calibrate that many units at once under `jax.vmap`.
     - `on_result(unit_id, row)`: called after each unit is finished and saved.
-    - further keyword arguments go to `calibrate` (e.g. `max_steps`, `solve_kwargs`).
+    - `warn=False` silences the `CalibrationWarning` listing failed units; further keyword arguments
+      go to `calibrate` (e.g. `max_steps`, `solve_kwargs`).
 
     **Returns:** a `ManyResult`; non-converged units are listed in `failed` (and a `CalibrationWarning`
     names them), never dropped.
@@ -764,6 +765,7 @@ def calibrate_many(
     import pandas as pd
     from tqdm.auto import tqdm
 
+    warn = kwargs.pop("warn", True)
     df = targets_table
     if not isinstance(df, pd.DataFrame):
         raise TypeError("targets_table must be a pandas DataFrame indexed by unit id")
@@ -857,7 +859,7 @@ def calibrate_many(
     table = pd.DataFrame([rows[u] for u in df.index], index=pd.Index(list(df.index), name=df.index.name or "id"))
     table = table.drop(columns=["id"], errors="ignore")
     failed = [u for u in df.index if not bool(table.loc[u].get("converged", False))]
-    if failed and kwargs.get("warn", True):
+    if failed and warn:
         stat = {u: table.loc[u, "status"] for u in failed}
         warnings.warn(f"{len(failed)} of {len(df)} calibrations did not converge: {stat}", CalibrationWarning,
                       stacklevel=2)
