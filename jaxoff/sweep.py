@@ -168,10 +168,18 @@ def _as_pairs(x, name: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+_NAMES_CACHE: dict = {}
+
+
 def _quantity_names(model: Model) -> tuple[list[str], list[str]]:
-    """Unknown and output names of a model (outputs found by evaluating at the guess, shape only)."""
-    outs = jax.eval_shape(lambda m: m.outputs(m.guess()), model)
-    return list(model.unknowns), list(outs)
+    """Unknown and output names of a model (outputs found by tracing at the guess, shapes only;
+    cached per model structure)."""
+    key = jax.tree_util.tree_structure(model)
+    if key not in _NAMES_CACHE:
+        outs = jax.eval_shape(lambda m: m.outputs(m.guess()), model)
+        _NAMES_CACHE[key] = (list(model.unknowns), list(outs))
+    u, o = _NAMES_CACHE[key]
+    return list(u), list(o)
 
 
 def _resolve_devices(devices) -> list:
@@ -487,7 +495,7 @@ def _block_impl(base: Model, values, carry, guess: dict, spec: _PathSpec):
         sign, _ = jnp.linalg.slogdet(fz)
         sv = jnp.linalg.svd(fz, compute_uv=False)
         rec = _record(m, sol, spec.point)
-        allq = {**sol.unknowns, **sol.outputs}
+        allq = {**sol.unknowns, **sol.outputs, **rec.get("derivatives", {}), **rec.get("elasticities", {})}
         rec.update(det_sign=sign, sigma_min=sv[-1], sigma_rel=sv[-1] / sv[0], z=z, dz=dz,
                    watch={k: allq[k] for k in spec.watch})
         ok = sol.converged & jnp.all(jnp.isfinite(dz))
@@ -596,7 +604,9 @@ def continuation(
 
     - "regime": a regime flag flips between two converged points (e.g. M1's `diversified` at x = 0);
     - "status": the solver status changes (e.g. points stop converging);
-    - "watch": an unknown/output named in `watch` changes sign (e.g. M1's `offshoring_active`);
+    - "watch": a quantity named in `watch` changes sign (an unknown, an output such as M1's
+      `offshoring_active`, or a requested derivative column such as `"dw/dbeta"`: a comparative static
+      flipping sign);
     - "fold": det F_z changes sign through a (nearly) singular F_z, the solution jumps by more than
       `jump_factor` times the median step (the branch turned back and Newton landed on another one),
       or the points stop converging where F_z becomes singular (smallest singular value below
@@ -614,7 +624,8 @@ def continuation(
     - `model`: the base model; `param`: the scalar parameter varied; `values`: the path (1-D,
       monotone).
     - `outputs`, `derivatives`, `elasticities`: as in `jo.sweep` (outputs default to all).
-    - `watch`: unknown/output names whose sign changes are reported.
+    - `watch`: names of unknowns, outputs or requested derivative/elasticity columns whose sign
+      changes are reported.
     - `guess`: starting values for the first point (natural units).
     - `refine`: bisect events (else report the grid interval); `tol`: final bracket width (default
       1e-10 times the path's scale); `max_bisect`: iterations per event.
@@ -634,9 +645,14 @@ def continuation(
     unknown_names, output_names = _quantity_names(model)
     outputs = output_names if outputs is None else list(outputs)
     derivatives, elasticities = _as_pairs(derivatives, "derivatives"), _as_pairs(elasticities, "elasticities")
-    for q, _ in derivatives + elasticities + tuple((w, param) for w in watch):
+    for q, _ in derivatives + elasticities:
         if q not in unknown_names and q not in output_names:
             raise KeyError(f"'{q}' is not an unknown or output of {model.label()}")
+    columns = {_dname(q, p) for q, p in derivatives} | {_ename(q, p) for q, p in elasticities}
+    for w in watch:
+        if w not in unknown_names and w not in output_names and w not in columns:
+            raise KeyError(f"watch: '{w}' is not an unknown, output or requested derivative column "
+                           f"({sorted(columns)}) of {model.label()}")
     for _, p in derivatives + elasticities:
         _check_params(model, [p])
     guess = {} if guess is None else {k: jnp.asarray(v, dtype=jnp.float64) for k, v in dict(guess).items()}

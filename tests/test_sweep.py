@@ -242,3 +242,39 @@ def test_check_sign_box_with_skipped_and_failing_points():
     assert not res.holds and res.where_fails["beta"][1] <= 6.0
     weak = jo.check_sign(M1(), "w", "beta", box=box, n=64, method="sobol", strict=False, chunk_size=CHUNK)
     assert weak.holds and weak.n_skipped == res.n_skipped  # skipped points never count as holding
+
+
+# -- a comparative static that flips sign: TT M3 (spec O7) ------------------------------------------
+# h = 2, alpha_x = 0.4, C = 1 (M3 defaults: H = 1.5, L = 1): along the equilibrium beta w* = u^1.6/(2-u),
+# u = 1-I, and w = u^-0.4/(2-u) is smallest at u = 4/7 (I* = 3/7), i.e. at beta w* = 0.7 (4/7)^1.6
+# (= 0.285915). So d w/d beta < 0 below that beta (I > 3/7) and > 0 above it (footnote 23).
+M3_FLIP = 0.7 * (4 / 7) ** 1.6
+
+
+def _m3():
+    subs = jo.models.family("trading_tasks").SUBMODELS
+    if "M3" not in subs:
+        pytest.skip("trading_tasks M3 not available")
+    return subs["M3"]
+
+
+def test_check_sign_locates_m3_sign_flip():
+    M3 = _m3()
+    m = M3()
+    flip = M3_FLIP / float(m.w_star)
+    res = jo.check_sign(m, "w", "beta", box={"beta": (1.0, 1.8)}, n=25, sign=-1)
+    b = res.points["beta"].to_numpy()
+    v = res.points["verdict"].to_numpy()
+    assert res.n_skipped == 0 and 0 < res.share_held < 1 and not res.holds
+    assert (v[b < flip - 1e-3] == "holds").all() and (v[b > flip + 1e-3] == "fails").all()
+    assert res.where_holds["beta"][1] < flip < res.where_fails["beta"][0]
+
+
+@pytest.mark.slow
+def test_continuation_bisects_m3_sign_flip():
+    M3 = _m3()
+    m = M3()
+    df, events = jo.continuation(m, "beta", np.linspace(1.8, 1.0, 17), derivatives=[("w", "beta")],
+                                 watch=["dw/dbeta"])
+    flips = [e for e in events if e.kind == "watch"]
+    assert len(flips) == 1 and flips[0].value == pytest.approx(M3_FLIP / float(m.w_star), abs=1e-6)
