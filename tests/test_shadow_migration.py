@@ -5,8 +5,6 @@ point of the test), its stated numbers (Secs. 7, 8, 9.2: computed by an independ
 implementation) and Propositions 1-6 as sign checks over parameter boxes. Every solve of a sub-model
 goes through one vmapped batch (`batch`) so each model structure compiles once.
 """
-import warnings
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -95,7 +93,8 @@ M1_ROWS = [
     {"_label": "edge_in", "a_KY1": 0.798},
     {"_label": "edge_out", "a_KY1": 0.80},
     {"_label": "half", "lam": 0.5, "alpha": 0.45},
-    *[{"_label": f"aKY1_{x}_{s}", "a_KY1": x + s * EPS} for x in (0.171266, 0.387245, 0.668586, 0.058746) for s in (-1, 1)],
+    *[{"_label": f"aKY1_{x}_{s}", "a_KY1": x + s * EPS}
+      for x in (0.171266, 0.387245, 0.668586, 0.058746) for s in (-1, 1)],
     {"_label": "aLX1_lo-", "a_LX1": 0.201732 - EPS}, {"_label": "aLX1_lo+", "a_LX1": 0.201732 + EPS},
     {"_label": "aLX1_hi-", "a_LX1": 1.177078 - EPS}, {"_label": "aLX1_hi+", "a_LX1": 1.177078 + EPS},
 ]
@@ -183,6 +182,9 @@ def test_free_trade_and_extreme_offshoring(ft):
     # C4: alpha = 0.9 gives H = 1 > k~w, a negative wage: out of regime
     k = at(ft, "alpha90")
     assert ft.status[k] == 3 and ft["w"][k] < 0
+    assert ft["cone_H"][k] == pytest.approx(1.0, abs=1e-14) and ft["k_tilde_w"][k] < ft["cone_H"][k]
+    ok = ft.status[:4] == 0
+    assert np.all((ft["cone_H"][:4] < ft["k_tilde_w"][:4]) & (ft["k_tilde_w"][:4] < ft["cone_M"][:4]) == ok)
 
 
 def test_service_closed_forms(m1):
@@ -623,6 +625,11 @@ def test_stolper_samuelson_and_rybczynski_functions(theorems_m1, m1, ft):
           [1.5 * 1.0 / (DET0 * X), -0.5 * 1.0 / (DET0 * Y)], 1e-10)  # eq. 23 (corrected)
     close([ry.elasticities_no_offshoring.loc["X", "L_H"], ry.elasticities_no_offshoring.loc["Y", "L_H"]],
           [2.142857, -0.454545], 1e-6)  # eq. 9 oracle
+    close(ry.closed_form.to_numpy(), [ry.elasticities.loc["X", "L_H"], ry.elasticities.loc["Y", "L_H"],
+                                      2.142857, -0.454545], 1e-6)
+    close(ss.closed_form.to_numpy(), [ss.elasticities.loc["w", "p_Y"], ss.elasticities.loc["r", "p_Y"],
+                                      ss.elasticities_no_offshoring.loc["w", "p_Y"],
+                                      ss.elasticities_no_offshoring.loc["r", "p_Y"]], 1e-10)
     close([ry.ge_elasticities.loc["X", "L_H"] * X, ry.ge_elasticities.loc["Y", "L_H"] * Y],
           [0.893855, -0.335196], 1e-6)  # GE: dq_O/dL = inv(A - T)(1, 0)
     assert "anti-Rybczynski" in ry.region

@@ -178,7 +178,8 @@ class Autarky(_Economy):
             out["employment_L" + tag] = use[0] / e[0] - 1.0  # eq. 3; A.3
             out["employment_K" + tag] = use[1] / e[1] - 1.0  # eq. 3; A.4
             # national goods market (1-alpha) p Y = alpha X, in logs: eq. 4; A.5
-            out["goods_market" + tag] = jnp.log(p) + jnp.log(q[1]) - jnp.log(q[0]) - jnp.log(self.alpha / (1 - self.alpha))
+            out["goods_market" + tag] = (jnp.log(p) + jnp.log(q[1]) - jnp.log(q[0])
+                                         - jnp.log(self.alpha / (1 - self.alpha)))
         return out
 
     def outputs(self, u):
@@ -301,6 +302,7 @@ class _Trade(_Economy):
             "k_O": (self.K_H + Delta[1]) / (self.L_H + Delta[0]),
             "L_tilde_O": e_tilde[0], "K_tilde_O": e_tilde[1], "k_tilde_O": e_tilde[1] / e_tilde[0],
             "k_tilde_w": (self.K_H + self.K_F / g) / (self.L_H + self.L_F / g),
+            "cone_H": positivity_bounds(A, alpha)[0], "cone_M": positivity_bounds(A, alpha)[1],
             "M_X": M_X, "M_Y": M_Y, "M_X_star": M_Xs, "M_Y_star": M_Ys,
             "V_X": V_X, "V_Y": V_Y, "V_tasks": V,
             "trade_balance": M_X + p * M_Y + V,
@@ -547,7 +549,8 @@ class MonopolisticCompetition(_Offshoring):
 
     def domain(self):
         return {**super().domain(),
-                "case in ('free_trade', 'service', 'goods')": jnp.asarray(self.case in ("free_trade", "service", "goods")),
+                "case in ('free_trade', 'service', 'goods')":
+                    jnp.asarray(self.case in ("free_trade", "service", "goods")),
                 "sigma > 1 (C9)": self.sigma > 1, "F > 0 (C9)": self.F > 0}
 
     def outputs(self, u):
@@ -1030,7 +1033,7 @@ class StolperSamuelson:
 
     **Fields:** `elasticities` (dln(w, r)/dln(p_X, p_Y) at the offshoring equilibrium's prices with S
     held fixed, by the IFT on `HomePricing`), `elasticities_no_offshoring` (same prices, S = 0: eq. 8),
-    `closed_form` (eq. 22 for dln(w, r)/dln p), `fixed_p_effect` (inv(A^T) S: offshoring's own effect on
+    `closed_form` (eqs. 22 and 8 for dln(w, r)/dln p), `fixed_p_effect` (inv(A^T) S: offshoring's own effect on
     Home rewards at given p, eq. 24), `S_ratio`, `thresholds` (a_KX/a_KY, a_LX/a_LY), `region`
     (Figure 1 right), `holds` (the magnification pattern dln r/dln p > 1 > 0 > dln w/dln p survives),
     `why`.
@@ -1079,8 +1082,9 @@ def stolper_samuelson(model, sol=None):
     el = statics(HomePricing(**kw, S_X=S[0], S_Y=S[1]), ["w", "r"], cols, kind="elasticity")
     el0 = statics(HomePricing(**kw), ["w", "r"], cols, kind="elasticity")
     d = A[0, 0] * A[1, 1] - A[0, 1] * A[1, 0]
-    closed = pd.Series({"dln w/dln p": -A[1, 0] * p / (d * w), "dln r/dln p": A[0, 0] * p / (d * r)},
-                       name="eq. 22")
+    ew8, er8 = (float(x) for x in stolper_samuelson_elasticities(jnp.asarray(A), p))
+    closed = pd.Series({"eq. 22: dln w/dln p": -A[1, 0] * p / (d * w), "eq. 22: dln r/dln p": A[0, 0] * p / (d * r),
+                        "eq. 8: dln w/dln p": ew8, "eq. 8: dln r/dln p": er8}, name="closed forms")
     shift = np.linalg.solve(A.T, S)
     fixed = pd.Series({"w": shift[0], "r": shift[1]}, name="d reward at fixed p")
     lo, hi = A[1, 0] / A[1, 1], A[0, 0] / A[0, 1]
@@ -1092,7 +1096,8 @@ def stolper_samuelson(model, sol=None):
     holds = bool(er > 1 > 0 > ew)
     why = (f"dln w/dln p = {ew:.4g} (no offshoring {el0.loc['w', 'p_Y']:.4g}), dln r/dln p = {er:.4g} "
            f"(no offshoring {el0.loc['r', 'p_Y']:.4g}); offshoring scales them by w0(p)/w = "
-           f"{el.loc['w', 'p_Y'] / el0.loc['w', 'p_Y']:.4g} and r0(p)/r = {el.loc['r', 'p_Y'] / el0.loc['r', 'p_Y']:.4g}"
+           f"{el.loc['w', 'p_Y'] / el0.loc['w', 'p_Y']:.4g} and r0(p)/r = "
+           f"{el.loc['r', 'p_Y'] / el0.loc['r', 'p_Y']:.4g}"
            + ("" if holds else "; the magnification pattern r > p > w fails"))
     return StolperSamuelson(el, el0, closed, fixed, float(ratio), (lo, hi), region, holds, why)
 
@@ -1103,7 +1108,7 @@ class Rybczynski:
 
     **Fields:** `elasticities` (dln(X, Y)/dln(L, K) with shadow migration held fixed, eq. 23, IFT on
     `HomeEmployment`), `elasticities_no_offshoring` (Delta = 0, eq. 9), `ge_elasticities` (the full
-    model, Delta endogenous), `output_changes` (X_O - X_FT, Y_O - Y_FT = inv(A) Delta), `Delta_ratio`,
+    model, Delta endogenous), `closed_form` (eqs. 23, 9), `output_changes` (X_O - X_FT, Y_O - Y_FT = inv(A) Delta), `Delta_ratio`,
     `thresholds` (kappa_X, kappa_Y), `region` (Figure 1 left), `holds` (dln X/dln L > 1 and
     dln Y/dln L < 0 at fixed Delta), `why`.
     """
@@ -1111,6 +1116,7 @@ class Rybczynski:
     elasticities: object
     elasticities_no_offshoring: object
     ge_elasticities: object
+    closed_form: object
     output_changes: object
     Delta_ratio: float
     thresholds: tuple
@@ -1151,6 +1157,13 @@ def rybczynski(model, sol=None):
                        for c in cols})[cols]
     ge.index.name = "dln(row)/dln(col)"
     changes = pd.Series({"X": _f(sol["dX"]), "Y": _f(sol["dY"])}, name="output change")
+    A = np.asarray(model.frontier())
+    d = A[0, 0] * A[1, 1] - A[0, 1] * A[1, 0]
+    L = _f(model.L_H)
+    eX9, eY9 = (float(x) for x in rybczynski_elasticities(jnp.asarray(A), np.array([L, _f(model.K_H)])))
+    closed = pd.Series({"eq. 23: dln X/dln L": A[1, 1] * L / (d * _f(sol["X"])),
+                        "eq. 23: dln Y/dln L": -A[1, 0] * L / (d * _f(sol["Y"])),
+                        "eq. 9: dln X/dln L": eX9, "eq. 9: dln Y/dln L": eY9}, name="closed forms")
     ratio = DK / DL if DL != 0 else np.nan
     region = f"X {_sign_word(changes['X'])} and Y {_sign_word(changes['Y'])}"
     if changes["X"] > 0 and changes["Y"] > 0:
@@ -1159,7 +1172,7 @@ def rybczynski(model, sol=None):
     why = (f"dln X/dln L = {el.loc['X', 'L_H']:.4g} (no offshoring {el0.loc['X', 'L_H']:.4g}), "
            f"dln Y/dln L = {el.loc['Y', 'L_H']:.4g} (no offshoring {el0.loc['Y', 'L_H']:.4g}); "
            f"offshoring scales them by X_FT/X_O and Y_FT/Y_O")
-    return Rybczynski(el, el0, ge, changes, float(ratio), (kX, kY), region, holds, why)
+    return Rybczynski(el, el0, ge, closed, changes, float(ratio), (kX, kY), region, holds, why)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -1282,8 +1295,9 @@ def heckscher_ohlin(model, sol=None, tol=1e-10):
         kX = A[1, 0] / A[0, 0]
         L_O, k_O, kt = _f(sol["L_O"]), _f(sol["k_O"]), _f(sol["k_tilde_O"])
         first = _f(model.alpha) * L_O / A[0, 0] * (k_O - kt) / (kt - kX)
-        eq21 = pd.Series({"shadow-endowment HO term": first, "-(1-alpha) V": -(1 - _f(model.alpha)) * _f(sol["V_tasks"]),
-                          "sum": first - (1 - _f(model.alpha)) * _f(sol["V_tasks"]), "M_X": M_X}, name="eq. 21")
+        second = -(1 - _f(model.alpha)) * _f(sol["V_tasks"])
+        eq21 = pd.Series({"shadow-endowment HO term": first, "-(1-alpha) V": second, "sum": first + second,
+                          "M_X": M_X}, name="eq. 21")
     return HeckscherOhlin(pred, trade, eq21, _f(sol["IIT"]), _f(sol["grubel_lloyd"]), bool(holds), why)
 
 
@@ -1321,7 +1335,8 @@ def ho_theorems(model, sol=None):
     ry = rybczynski(model, sol)
     summary = pd.DataFrame(
         [("factor-price equalisation", fpe.holds, fpe.why), ("Heckscher-Ohlin", ho.holds, ho.why),
-         ("Stolper-Samuelson", ss.holds, ss.region + "; " + ss.why), ("Rybczynski", ry.holds, ry.region + "; " + ry.why)],
+         ("Stolper-Samuelson", ss.holds, ss.region + "; " + ss.why),
+         ("Rybczynski", ry.holds, ry.region + "; " + ry.why)],
         columns=["theorem", "holds", "why"]).set_index("theorem")
     return HOTheorems(fpe, ho, ss, ry, summary)
 
