@@ -1009,6 +1009,28 @@ def _decomposition_quantities(m, u):
     return {**m.decomposition_parts(u), "ln_w": jnp.log(u["w"])}
 
 
+def decompose_wage(model, wrt: str = "beta", *, sol=None, **solve_kwargs) -> dict:
+    """The pieces of `wage_decomposition` as a dict of arrays (traceable: usable under jit/vmap).
+
+    **Arguments:** as `wage_decomposition`, plus `sol` (a solution of `model` to reuse).
+
+    **Returns:** dict with `productivity`, `relative_price`, `labor_supply`, `total`, `mu1`, `mu2`.
+    """
+    from ..statics import total_derivatives
+
+    if type(model).decomposition_parts is _Core.decomposition_parts:
+        model.decomposition_parts({})  # raises NotImplementedError naming the sub-model
+    values, d = total_derivatives(model, [wrt], quantities=_decomposition_quantities, sol=sol, **solve_kwargs)
+    x = getattr(model, wrt)
+    return {
+        "productivity": x * d["ln_Omega"][wrt],
+        "relative_price": -values["mu1"] * x * d["ln_p"][wrt],
+        "labor_supply": values["mu2"] * x * d["ell"][wrt],
+        "total": -x * d["ln_w"][wrt],
+        "mu1": values["mu1"], "mu2": values["mu2"],
+    }
+
+
 def wage_decomposition(model, wrt: str = "beta", **solve_kwargs):
     """Productivity, relative-price and labor-supply effects on the low-skill wage (paper eqs. 6-7).
 
@@ -1025,7 +1047,7 @@ def wage_decomposition(model, wrt: str = "beta", **solve_kwargs):
 
     - `model`: a sub-model instance of M1, M2, M3, M4, M5, M6 or M7.
     - `wrt`: the parameter shocked (default "beta"; e.g. "beta_H", "w_star", "A_star", "p").
-    - `solve_kwargs`: passed to `jo.solve`.
+    - `solve_kwargs`: passed to `jo.solve` (or `sol=` to reuse a solution).
 
     **Returns:** a pandas Series with `productivity`, `relative_price`, `labor_supply`, `total`
     (= -d ln w/d ln wrt), `mu1` and `mu2` (NaN if the solve failed or left its regime).
@@ -1033,19 +1055,7 @@ def wage_decomposition(model, wrt: str = "beta", **solve_kwargs):
     import numpy as np
     import pandas as pd
 
-    from ..statics import total_derivatives
-
-    if type(model).decomposition_parts is _Core.decomposition_parts:
-        model.decomposition_parts({})  # raises NotImplementedError naming the sub-model
-
-    values, d = total_derivatives(model, [wrt], quantities=_decomposition_quantities, **solve_kwargs)
-    x = getattr(model, wrt)
-    pe = x * d["ln_Omega"][wrt]
-    rpe = -values["mu1"] * x * d["ln_p"][wrt]
-    lse = values["mu2"] * x * d["ell"][wrt]
-    total = -x * d["ln_w"][wrt]
-    out = {"productivity": pe, "relative_price": rpe, "labor_supply": lse, "total": total,
-           "mu1": values["mu1"], "mu2": values["mu2"]}
+    out = decompose_wage(model, wrt, **solve_kwargs)
     s = pd.Series({k: float(np.asarray(v)) for k, v in out.items()}, name=f"-dln w/dln {wrt}")
     s.attrs["model"] = model.label()
     return s
