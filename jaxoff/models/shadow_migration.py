@@ -1108,8 +1108,8 @@ class Rybczynski:
 
     **Fields:** `elasticities` (dln(X, Y)/dln(L, K) with shadow migration held fixed, eq. 23, IFT on
     `HomeEmployment`), `elasticities_no_offshoring` (Delta = 0, eq. 9), `ge_elasticities` (the full
-    model, Delta endogenous), `closed_form` (eqs. 23, 9), `output_changes` (X_O - X_FT, Y_O - Y_FT = inv(A) Delta), `Delta_ratio`,
-    `thresholds` (kappa_X, kappa_Y), `region` (Figure 1 left), `holds` (dln X/dln L > 1 and
+    model, Delta endogenous), `closed_form` (eqs. 23, 9), `output_changes` (X_O - X_FT, Y_O - Y_FT =
+    inv(A) Delta), `Delta_ratio`, `thresholds` (kappa_X, kappa_Y), `region` (Figure 1 left), `holds` (dln X/dln L > 1 and
     dln Y/dln L < 0 at fixed Delta), `why`.
     """
 
