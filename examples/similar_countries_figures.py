@@ -114,7 +114,7 @@ def fig4():
 
     L0 = brentq(wm1, 0.95, 0.99, xtol=1e-10)
     report("Fig. 4 (beta = 1.1): thick-branch threshold L0 [paper 0.96, spec 0.960838]; w, I, I*, J at L = 1",
-           [(L0, at(thick, 1.0, "w"), at(thick, 1.0, "I"), at(thick, 1.0, "I_star"), at(thick, 1.0, "J"))])
+           [(f"{L0:.6f}", at(thick, 1.0, "w"), at(thick, 1.0, "I"), at(thick, 1.0, "I_star"), at(thick, 1.0, "J"))])
     return [thick, medium]
 
 
@@ -184,7 +184,7 @@ def fig89():
     b7 = brentq(lambda b: I_raw(b, 0.7), 1.5, 2.0, xtol=1e-10)
     report("Figs. 8-9: beta_c(theta=.8) [paper 1.92, spec 1.917899], beta_c(.7) [spec 1.688169]; "
            "w, I, I*, J, v, v* at beta = 1.5 (theta=.8) [spec 1.4105 .4387 .1821 .3501 2.0539 1.3798]",
-           [(b8, b7), (at(s8, 1.5, "w"), at(s8, 1.5, "I"), at(s8, 1.5, "I_star"), at(s8, 1.5, "J"),
+           [(f"{b8:.6f}", f"{b7:.6f}"), (at(s8, 1.5, "w"), at(s8, 1.5, "I"), at(s8, 1.5, "I_star"), at(s8, 1.5, "J"),
                        at(s8, 1.5, "v"), at(s8, 1.5, "v_star"))])
     return [s8, s7]
 

@@ -580,3 +580,21 @@ def test_fig4_threshold_from_branch_plus():
     assert L0 == pytest.approx(0.960838, abs=1e-5)
     assert int(solve_at(0.955).status[0]) != 0  # below it no w > 1 equilibrium: never reported as fine
     assert int(solve_at(0.965).status[0]) == 0
+
+
+def test_C9_wage_peak_and_C11_welfare_crossing():
+    """C9: w(beta) peaks at 1.5074 near beta = 1.815 (theta = .8); C11: West welfare curves cross at 1.8285."""
+    from scipy.optimize import minimize_scalar
+
+    base = sc.indexed(sc.UnequalWage())
+
+    def out(beta, theta, name):
+        return float(sc.solve_many([base.with_params(beta=beta, theta=theta)])[name][0])
+
+    peak = minimize_scalar(lambda b: -out(b, 0.8, "w"), bounds=(1.7, 1.9), method="bounded",
+                           options={"xatol": 1e-4})
+    assert -peak.fun == pytest.approx(1.5074, abs=2e-4) and peak.x == pytest.approx(1.815, abs=0.01)
+    cross = brentq(lambda b: out(b, 0.8, "V_star") - out(b, 0.7, "V_star"), 1.75, 1.9, xtol=1e-8)
+    assert cross == pytest.approx(1.8285, abs=1e-3)  # we find 1.82890 by exact root-finding (spec: 1.8285)
+    # East welfare: theta = .8 above theta = .7 on all of [1, 2] (C11)
+    assert all(out(b, 0.8, "V") > out(b, 0.7, "V") for b in (1.0, 1.5, 1.83, 2.0))
