@@ -6,6 +6,7 @@ fundamental theorem of calculus and differentiation under the integral (again by
 """
 import os
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,6 +19,9 @@ import jaxoff  # noqa: F401  (float64)
 from jaxoff.blocks import skills as sk
 
 EXAMPLES = int(os.environ.get("JAXOFF_HYPOTHESIS_EXAMPLES", "20"))
+# compiled once per (schedule, distribution, limits) structure, so repeated evaluations are cheap
+closed_jit = eqx.filter_jit(sk.efficiency_units_closed)
+quad_jit = eqx.filter_jit(sk.efficiency_units_quadrature)
 
 PAIRS = [
     (sk.ExponentialProductivity(0.55), sk.ExponentialSkills(1.0)),
@@ -104,8 +108,8 @@ def test_derivatives_closed_vs_quadrature(pair):
                 d = type(dist)(x) if which == "dist" else dist
                 return sk.efficiency_units(s, d, lo, h, method=method)
             x0 = getattr(schedule, field) if which == "schedule" else getattr(dist, dfield)
-            gc = float(jax.grad(F)(x0, "closed"))
-            gq = float(jax.grad(F)(x0, "quadrature"))
+            gc = float(jax.jit(jax.grad(F), static_argnums=1)(x0, "closed"))
+            gq = float(jax.jit(jax.grad(F), static_argnums=1)(x0, "quadrature"))
             assert gq == pytest.approx(gc, rel=1e-7, abs=1e-10)
     if isinstance(schedule, sk.ExponentialProductivity) and isinstance(dist, sk.ExponentialSkills):
         a, mu = float(schedule.a), float(dist.mu)
@@ -186,6 +190,7 @@ def test_vmap_over_parameters():
     a = jnp.linspace(0.1, 0.9, 5)
     f = jax.vmap(lambda x: sk.efficiency_units(sk.ExponentialProductivity(x), sk.ExponentialSkills(1.0), 1.0))
     g = jax.vmap(lambda x: sk.efficiency_units_quadrature(sk.ExponentialProductivity(x), sk.ExponentialSkills(1.0), 1.0))
+    f, g = jax.jit(f), jax.jit(g)
     np.testing.assert_allclose(np.asarray(f(a)), np.asarray(g(a)), rtol=1e-10)
     np.testing.assert_allclose(np.asarray(f(a)), np.asarray(1 / (1 - a) * np.exp(-(1 - a))), rtol=1e-13)
 
@@ -193,8 +198,8 @@ def test_vmap_over_parameters():
 @settings(max_examples=EXAMPLES, deadline=None)
 @given(a=st.floats(0.05, 2.0), gap=st.floats(0.1, 2.0), lo=st.floats(0.0, 4.0), width=st.floats(0.01, 5.0))
 def test_property_closed_equals_quadrature(a, gap, lo, width):
-    s, d = sk.ExponentialProductivity(a), sk.ExponentialSkills(a + gap)
-    for hi in (lo + width, None):
-        c = float(sk.efficiency_units_closed(s, d, lo, hi))
-        q = float(sk.efficiency_units_quadrature(s, d, lo, hi))
+    s, d = sk.ExponentialProductivity(jnp.asarray(a)), sk.ExponentialSkills(jnp.asarray(a + gap))
+    for hi in (jnp.asarray(lo + width), None):
+        c = float(closed_jit(s, d, jnp.asarray(lo), hi))
+        q = float(quad_jit(s, d, jnp.asarray(lo), hi))
         assert q == pytest.approx(c, rel=1e-8)

@@ -614,7 +614,8 @@ class RegimeSolution(eqx.Module):
 
     **Fields:** `outputs`, `regime_id` (index into REGIME_NAMES, -1 if none), `status`, `valid`
     (dict: regime -> its conditions hold here), `solutions` (dict: regime -> that sub-model's
-    unmasked `Solution` at these parameters), `n_equilibria_B` (roots of B, -1 if not counted),
+    unmasked `Solution` at these parameters; eagerly only those solved up to the selected one, in
+    the order A, C, B, D), `n_equilibria_B` (roots of B, -1 if not counted),
     `multiple` (the selected regime is B and B has several roots), `model`.
     """
 
@@ -681,15 +682,16 @@ def _select_impl(base):
 def _assemble(base, sols):
     """Pick the regime from the four sub-models' solutions (traceable; no solving here)."""
     kw = _params_of(base)
-    valid = {k: sols[k].status == CONVERGED for k in SUBMODELS}
+    valid = {k: sols[k].status == CONVERGED if k in sols else jnp.asarray(False) for k in SUBMODELS}
     outside = ~(base.F_I > base.F_I_0) | ~ClosedEconomy(**kw).domain_ok()
     rid = jnp.select([valid[k] for k in _SELECTION_ORDER], [REGIME_NAMES.index(k) for k in _SELECTION_ORDER], -1)
     rid = jnp.where(outside, -1, rid).astype(jnp.int32)
     status = jnp.where(outside, INVALID_PARAMETERS, jnp.where(rid < 0, OUT_OF_REGIME, CONVERGED)).astype(jnp.int32)
     outputs = {}
+    present = [k for k in REGIME_NAMES if k in sols]
     for key in _common_keys():
-        vals = [sols[k][key] for k in REGIME_NAMES]
-        outputs[key] = jnp.select([rid == i for i in range(len(REGIME_NAMES))], vals, jnp.nan)
+        vals = [sols[k][key] for k in present]
+        outputs[key] = jnp.select([rid == REGIME_NAMES.index(k) for k in present], vals, jnp.nan)
     if has_closed_form(OpenEconomy(**kw).schedule("L"), OpenEconomy(**kw).dist()):
         n_B = count_b_equilibria(OpenEconomy(**kw))
     else:
@@ -705,8 +707,9 @@ _select_jit = eqx.filter_jit(_select_impl)
 def solve_regime(model: _Economy | None = None, **params) -> RegimeSolution:
     """Solve the model in whichever regime its parameters imply (spec 5.E): A, C, B or D.
 
-    All four sub-models are solved and the first whose equilibrium satisfies its free-entry
-    inequalities, in the order A, C, B, D (the order F_I falls through them), is selected: the
+    Sub-models are solved (all four under jit/vmap; eagerly, in order until one holds) and the
+    first whose equilibrium satisfies its free-entry inequalities, in the order A, C, B, D (the
+    order F_I falls through them), is selected: the
     choice happens outside the implicit-differentiation path, so derivatives are those of one
     regime. Works under jit/vmap (build the parameters from tracers). Eagerly, a point outside the
     model raises `ParameterError`, and several equilibria of B raise a `MultipleEquilibriaWarning`.
@@ -727,11 +730,15 @@ def solve_regime(model: _Economy | None = None, **params) -> RegimeSolution:
             "undefined (spec 5.D, Pitfall 9)."
         )
     if is_concrete(base):
-        # eager: solve each sub-model through jo.solve's own compiled cache (shared with every other
-        # eager use of these sub-models), then select without compiling the whole selector again
+        # eager: solve sub-models in selection order through jo.solve's own compiled cache (shared
+        # with every other eager use of them) and stop at the first whose conditions hold
+        sols = {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            sols = {k: solve(cls(**_params_of(base)), mask=False) for k, cls in SUBMODELS.items()}
+            for k in _SELECTION_ORDER:
+                sols[k] = solve(SUBMODELS[k](**_params_of(base)), mask=False)
+                if int(sols[k].status) == CONVERGED:
+                    break
         rs = _assemble(base, sols)
     else:
         rs = _select_jit(base)
@@ -787,7 +794,8 @@ def one_sided_derivatives(model: _Economy, output: str, wrt: str, *, rel_step: f
             side[name] = ("none", float("nan"))
             continue
         sub = SUBMODELS[reg](**kw)
-        _, d = total_derivatives(sub, [wrt], sol=rs.solutions[reg])
+        sol = rs.solutions[reg] if reg in rs.solutions else _solve_quiet(sub)
+        _, d = total_derivatives(sub, [wrt], sol=sol)
         side[name] = (reg, float(d[output][wrt]))
     kink = side["left"][0] != side["right"][0]
     return {"left": side["left"][1], "right": side["right"][1], "regime_left": side["left"][0],
