@@ -219,8 +219,8 @@ def _run_optax(spec, model, z0, t, sqrtw, guess, rtol, atol, max_steps, which, l
         return (i < max_steps) & (gmax > atol) & (value > rtol ** 2)
 
     init = (jnp.asarray(0), z0, opt.init(z0), jnp.asarray(jnp.inf), jnp.asarray(jnp.inf))
-    i, z, _, _, gmax = jax.lax.while_loop(cond, step, init)
-    value = f(z)
+    i, z, _, value, gmax = jax.lax.while_loop(cond, step, init)
+    # the exit test was passed at the last evaluated point (before its final small update)
     return z, (gmax <= atol) | (value <= rtol ** 2), i
 
 
