@@ -406,6 +406,29 @@ def test_open_economy_statics_benchmark(batch):
     assert lhs == pytest.approx(CH * np.exp(0.55 * Z2) * np.exp(-Z2), rel=1e-10)
 
 
+def test_paper_derivatives_along_mf_locus(batch):
+    # spec Pitfall 5: the paper's (29), (30), (32), (34), (36) hold F_I fixed along (B2); convert
+    # the framework's total derivatives by removing F_I's direct terms (spec B-P4..B-P8)
+    jac, rs = batch
+    b = at(rs, "F0.5")
+    sig, th, FH, FI = 3.0, 0.8, 1.4, 0.5
+    rho = (sig - 1) / sig
+    dZ2 = d(jac, "F0.5", "Z2", "F_I")
+    W, P, N_H, C_H = (float(b[k]) for k in ("W", "P", "N_H", "C_H"))
+    assert d(jac, "F0.5", "W", "F_I") / dZ2 == pytest.approx(-0.155752, abs=1e-6)  # (29): no direct term
+    assert d(jac, "F0.5", "W_M", "F_I") / dZ2 == pytest.approx(0.0113406, abs=1e-7)  # (30)
+    dN_direct = -N_H / (FH + FI)
+    assert (d(jac, "F0.5", "N", "F_I") - dN_direct) / dZ2 == pytest.approx(-0.0234698, abs=1e-7)  # (32)
+    Phi = (rho * P) ** (1 - sig)
+    dPhi = (1 - sig) * Phi / P * d(jac, "F0.5", "P", "F_I")
+    dPhi_direct = -N_H * (C_H + th) ** (1 - sig) / (FH + FI)
+    assert (dPhi - dPhi_direct) / dZ2 == pytest.approx(-0.000675943, abs=1e-9)  # (34)
+    Omega = W ** (sig - 1) * Phi
+    dOmega = Omega * ((sig - 1) * d(jac, "F0.5", "W", "F_I") / W + dPhi / Phi)
+    assert (dOmega - W ** (sig - 1) * dPhi_direct) / dZ2 == pytest.approx(-0.0694699, abs=1e-7)  # (36)
+    assert float(b["Omega"]) == pytest.approx(Omega, rel=1e-12)
+
+
 def test_open_economy_sign_checks_grid(batch):
     # spec 8.B propositions on a (F_I, theta) grid inside B, regular branch
     jac, rs = batch
