@@ -3,7 +3,7 @@
 A notebook that needs a module which does not exist yet names it in its metadata
 (`metadata["jaxoff"]["requires"]`, e.g. ["jaxoff.calibrate"]); it is skipped with that reason, and
 only then. Each notebook gets its own kernel and a time limit (JAXOFF_NOTEBOOK_TIMEOUT seconds,
-default 300, generous because the test machine is shared; the notebooks take well under a minute
+default 600, generous because the test machine is shared; the notebooks take well under a minute
 each on a quiet machine).
 """
 import importlib.util
@@ -18,7 +18,7 @@ nbclient = pytest.importorskip("nbclient")
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-TIMEOUT = int(os.environ.get("JAXOFF_NOTEBOOK_TIMEOUT", "300"))
+TIMEOUT = int(os.environ.get("JAXOFF_NOTEBOOK_TIMEOUT", "600"))
 MAX_BYTES = 60_000  # committed notebooks are code and prose only: outputs stripped
 
 
