@@ -225,9 +225,7 @@ def _numeric_root(model, z0, layout, opts: SolverOptions):
     return guarded(dyn, z0, z1, ok1, n1)
 
 
-def _solve_impl(model: Model, guess: dict, opts: SolverOptions) -> Solution:
-    start = model.guess()
-    start.update({k: v for k, v in guess.items()})
+def _solve_impl(model: Model, start: dict, opts: SolverOptions) -> Solution:
     layout = Layout.of(model, start)
     z0 = jax.lax.stop_gradient(layout.to_internal(model, start))
     frozen = jax.tree_util.tree_map(jax.lax.stop_gradient, model)
@@ -255,7 +253,10 @@ def _solve_impl(model: Model, guess: dict, opts: SolverOptions) -> Solution:
 
     if opts.mask:
         fine = status == CONVERGED
-        nan_where_bad = lambda x: jnp.where(fine, x, jnp.nan)  # noqa: E731
+        # Derivatives of a failed point must be NaN too, not 0: NaN * x carries a NaN tangent, and
+        # the inner where keeps that NaN out of the reverse-mode cotangent of good points.
+        def nan_where_bad(x):
+            return jnp.where(fine, x, jnp.nan * jnp.where(fine, 0.0, x))
         u = jax.tree_util.tree_map(nan_where_bad, u)
         outputs = jax.tree_util.tree_map(nan_where_bad, outputs)
     return Solution(
@@ -316,8 +317,15 @@ def solve(
     if unknown:
         raise KeyError(f"guess names unknown(s) {unknown}; {model.label()} has {list(model.unknowns)}")
     opts = SolverOptions(rtol, atol, max_steps, residual_tol, fallback, mask, backend, homotopy_steps)
-    sol = _solve_jit(model, guess, opts)
-    if is_concrete(sol.status) and np.ndim(sol.status) == 0 and int(sol.status) != CONVERGED:
+    # A complete float64 start, built outside the compiled function, so that solves with and
+    # without a user guess share one compilation.
+    start = model.guess()
+    start.update(guess)
+    start = {k: jnp.broadcast_to(jnp.asarray(start[k], dtype=jnp.float64), jnp.shape(start[k]))
+             for k in model.unknowns}
+    sol = _solve_jit(model, start, opts)
+    # Only eager calls can warn: under jacfwd/grad the status is concrete but the residuals are traced.
+    if is_concrete(sol) and np.ndim(sol.status) == 0 and int(sol.status) != CONVERGED:
         if throw:
             raise SolveError(sol.message())
         warnings.warn(sol.message(), ConvergenceWarning, stacklevel=2)

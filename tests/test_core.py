@@ -183,3 +183,10 @@ def test_jaxopt_backend_matches_default():
         assert b.converged
         for k in model.unknowns:
             assert float(b[k]) == pytest.approx(float(a[k]), rel=1e-9, abs=1e-12)
+
+
+def test_derivatives_of_failed_points_are_nan_not_zero():
+    fwd = jax.vmap(jax.jacfwd(lambda b: jo.solve(M1(beta=b))["w"]))(jnp.array([2.0, -1.0]))
+    rev = jax.vmap(jax.grad(lambda b: jo.solve(M1(beta=b))["w"]))(jnp.array([2.0, -1.0]))
+    for d in (fwd, rev):
+        assert float(d[0]) == pytest.approx(-0.1875, rel=1e-12) and np.isnan(float(d[1]))
