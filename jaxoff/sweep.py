@@ -101,7 +101,8 @@ def _record(m: Model, sol, spec: _Spec) -> dict:
 
 
 def _point(m: Model, guess: dict, spec: _Spec) -> dict:
-    return _record(m, _solve_impl(m, guess, spec.opts), spec)  # opts.mask is False: raw values for the IFT
+    start = {**m.guess(), **guess}  # complete start: the model's guess at this point, user values on top
+    return _record(m, _solve_impl(m, start, spec.opts), spec)  # opts.mask is False: raw values for the IFT
 
 
 def _batch(base: Model, params: dict, guess: dict, spec: _Spec) -> dict:
@@ -319,7 +320,8 @@ def sweep(
     size = max(n_dev, -(-size // n_dev) * n_dev)
     n_chunks = -(-n // size)
 
-    opts = SolverOptions(rtol, atol, max_steps, residual_tol, False, False, "optimistix")
+    opts = SolverOptions(rtol=rtol, atol=atol, max_steps=max_steps, residual_tol=residual_tol, fallback=False,
+                         mask=False, backend="optimistix")
     spec = _Spec(tuple(outputs), derivatives, elasticities, opts, mask)
     spec_fb = dataclasses.replace(spec, opts=dataclasses.replace(opts, fallback=True))
     if mesh is not None:
@@ -656,7 +658,8 @@ def continuation(
     for _, p in derivatives + elasticities:
         _check_params(model, [p])
     guess = {} if guess is None else {k: jnp.asarray(v, dtype=jnp.float64) for k, v in dict(guess).items()}
-    opts = SolverOptions(rtol, atol, max_steps, residual_tol, fallback, False, "optimistix")
+    opts = SolverOptions(rtol=rtol, atol=atol, max_steps=max_steps, residual_tol=residual_tol, fallback=fallback,
+                         mask=False, backend="optimistix")
     spec = _PathSpec(param, _Spec(tuple(outputs), derivatives, elasticities, opts, mask), tuple(watch))
 
     t0 = time.perf_counter()
