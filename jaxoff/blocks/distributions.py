@@ -261,7 +261,8 @@ class Density(Distribution):
 
     - `pdf`: a function `pdf(x, *params)` accepting an array x (static: part of the compiled structure).
     - `params`: a tuple of the density's parameters (arrays; differentiable).
-    - `lower`: bottom of the support (0 for densities on (0, inf)).
+    - `lower`: bottom of the support: the number 0 (or less) for densities on (0, inf), else a positive
+      number or array (e.g. a traced Pareto bound).
     - `scale`: a typical productivity (where the [0, scale] piece ends when a = 0).
     - `n`: number of Gauss-Legendre nodes (static).
     """
@@ -271,6 +272,7 @@ class Density(Distribution):
     lower_bound: jax.Array
     scale_: jax.Array
     n: int = eqx.field(static=True)
+    from_zero: bool = eqx.field(static=True)
 
     def __init__(self, pdf, params=(), lower=0.0, scale=1.0, n: int = 96):
         self.pdf_fn = pdf
@@ -278,6 +280,9 @@ class Density(Distribution):
         self.lower_bound = _arr(lower)
         self.scale_ = _arr(scale)
         self.n = int(n)
+        # a support starting at a literal 0 needs the [0, scale] piece; a given (possibly traced) lower
+        # bound is taken to be positive, which saves one quadrature per tail
+        self.from_zero = isinstance(lower, (int, float)) and float(lower) <= 0.0
 
     def lower(self):
         return self.lower_bound
@@ -300,6 +305,8 @@ class Density(Distribution):
             return jnp.where(t < t_cap, f(z) * z, 0.0)
 
         tail = integrate_to_infinity(in_t, 0.0, 1.0, n=self.n)
+        if not self.from_zero:
+            return tail
         head = integrate(f, 0.0, self.scale_, n=self.n)
         return tail + jnp.where(pos, 0.0, head)
 
