@@ -36,12 +36,13 @@ __all__ = ["sweep", "continuation", "check_sign", "Event", "SignCheck", "trace_c
 
 # Number of times each compiled entry point has been traced (i.e. compiled). Tests use it to check that a
 # sweep compiles once per model structure, not once per chunk.
-_TRACES = {"sweep": 0, "fallback": 0, "continuation": 0, "point": 0}
+_TRACES = {"sweep": 0, "fallback": 0, "continuation": 0}
 
 
 def trace_count(kind: str = "sweep") -> int:
-    """How many times the jitted sweep ("sweep", "fallback") or continuation ("continuation",
-    "point") function has been traced so far in this process (each trace is one compilation)."""
+    """How many times the jitted sweep ("sweep", "fallback": the re-solve of failed points) or
+    continuation ("continuation") function has been traced so far in this process (each trace is one
+    compilation)."""
     return _TRACES[kind]
 
 
