@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
+from cycler import cycler
 
 __all__ = ["STYLE", "PALETTE", "style", "plot_sweep", "plot_statics", "plot_fit", "plot_bars",
            "regime_labels", "regime_spans"]
@@ -29,7 +30,7 @@ _BAND_COLORS = ["#FBE3D6", "#DCEAF7", "#E2F0D9", "#F2E0EC", "#FFF2CC", "#E7E6E6"
 _FAIL_COLOR = "#B00020"
 
 STYLE = {
-    "axes.prop_cycle": __import__("cycler").cycler(color=PALETTE),
+    "axes.prop_cycle": cycler(color=PALETTE),
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.grid": True,
@@ -93,12 +94,31 @@ def _as_list(x) -> list:
     return list(x)
 
 
+def _is_numeric(col) -> bool:
+    import pandas as pd
+
+    return pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+
+
+def _status_names(df):
+    """The status column as names ("converged", ...), also when it holds integer codes; None if absent."""
+    if _STATUS_COL not in df:
+        return None
+    col = df[_STATUS_COL]
+    if _is_numeric(col):
+        from ._solution import STATUS_NAMES
+
+        return np.array([STATUS_NAMES.get(int(v), str(v)) for v in col.to_numpy()], dtype=object)
+    return col.astype(str).to_numpy(dtype=object)
+
+
 def _ok_mask(df) -> np.ndarray:
     """True where a row is a fine equilibrium (status converged), from whatever columns exist."""
     ok = np.ones(len(df), dtype=bool)
     if _STATUS_COL in df:
-        s = df[_STATUS_COL].to_numpy()
-        ok &= np.array([(v == "converged") or (v == 0) for v in s], dtype=bool)
+        col = df[_STATUS_COL]
+        numeric = _is_numeric(col)
+        ok &= (col.to_numpy() == 0) if numeric else (col.astype(str).to_numpy() == "converged")
     elif "converged" in df:
         ok &= df["converged"].to_numpy(dtype=bool)
     return ok
@@ -130,7 +150,7 @@ def regime_labels(df, regime_col="auto") -> np.ndarray:
         return col.astype(str).to_numpy(dtype=object)
     flags = ([c for c in df.columns if isinstance(c, str) and c.startswith(_REGIME_PREFIX)]
              if regime_col == "auto" else _as_list(regime_col))
-    status = df[_STATUS_COL].astype(str).to_numpy() if _STATUS_COL in df else None
+    status = _status_names(df)
     ok = _ok_mask(df)
     out = np.full(n, "", dtype=object)
     for c in flags:  # vectorised over rows: sweeps can have many points
@@ -177,7 +197,7 @@ def _event_list(events, x) -> list[tuple[float, str]]:
         cols = list(events.columns)
         pos = next((c for c in (x, "at", "value", "x", "param_value", "location") if c in cols), None)
         if pos is None:
-            num = [c for c in cols if np.issubdtype(events[c].dtype, np.number)]
+            num = [c for c in cols if _is_numeric(events[c])]
             if not num:
                 raise ValueError(f"events frame has no numeric column to place lines at: {cols}")
             pos = num[0]
@@ -242,7 +262,7 @@ def plot_sweep(df, x: str, ys: str | Sequence[str] | None = None, *, regime_col=
         raise KeyError(f"plot_sweep: no column '{x}'; columns: {list(df.columns)}")
     skip = {x, _STATUS_COL, "converged", "residual_norm", "steps", hue}
     ys = _as_list(ys) or [c for c in df.columns if c not in skip and isinstance(c, str)
-                          and not c.startswith(_REGIME_PREFIX) and np.issubdtype(df[c].dtype, np.number)]
+                          and not c.startswith(_REGIME_PREFIX) and _is_numeric(df[c])]
     missing = [y for y in ys if y not in df]
     if missing:
         raise KeyError(f"plot_sweep: no column {missing[0]!r}; columns: {list(df.columns)}")
@@ -270,7 +290,7 @@ def plot_sweep(df, x: str, ys: str | Sequence[str] | None = None, *, regime_col=
     for gval, g in groups:
         gx = g[x].to_numpy(dtype=float)
         gok = _ok_mask(g)
-        gstatus = g[_STATUS_COL].astype(str).to_numpy() if _STATUS_COL in g else None
+        gstatus = _status_names(g)
         for y in ys:
             yv = g[y].to_numpy(dtype=float)
             color = PALETTE[k % len(PALETTE)]

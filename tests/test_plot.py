@@ -315,3 +315,14 @@ def test_style_leaves_interactive_mode_alone():
         assert matplotlib.is_interactive()
     finally:
         matplotlib.interactive(was)
+
+
+def test_plot_sweep_default_columns_and_integer_status(p_sweep):
+    ax = jp.plot_sweep(p_sweep[["p", "w", "s", "status", "converged", "residual_norm", "regime:diversified"]], "p")
+    assert sorted(ln.get_label() for ln in ax.get_lines() if not ln.get_label().startswith("_")) == ["s", "w"]
+    codes = {v: k for k, v in jo.STATUS_NAMES.items()}
+    df = p_sweep.assign(status=p_sweep["status"].astype(str).map(codes))  # integer status codes
+    ax = jp.plot_sweep(df, "p", "w")
+    y = [ln for ln in ax.get_lines() if ln.get_label() == "w"][0].get_ydata()
+    assert np.array_equal(np.isfinite(np.asarray(y, dtype=float)), (df["status"] == 0).to_numpy())
+    assert [b[2] for b in _bands(ax)] == ["not diversified", "_nolegend_"]  # same bands as with names
