@@ -64,8 +64,9 @@ def evaluate(cls, wrt, options=(), keep=(), decompose=None, **params):
 
 
 def elas(r, q, p):
-    """d ln q / d ln p from an `evaluate` result."""
-    return r["d"][q][p] * r["p"][p] / r["v"][q]
+    """d ln q / d ln p from an `evaluate` result (NaN at points with p = inf, e.g. beta_H switched off)."""
+    with np.errstate(invalid="ignore"):
+        return r["d"][q][p] * r["p"][p] / r["v"][q]
 
 
 def close(a, b, tol):
@@ -225,12 +226,16 @@ def test_M1_linear_and_general_schedules():
     r_l = evaluate(M1, ("beta",), (("schedule_kind", "linear"),), ("E",), beta=SCHED_BETAS)
     t_fn = lambda i, kap, kk: kap * jnp.exp(kk * i)  # noqa: E731
     r_g = evaluate(M1, ("beta",), (("schedule_kind", "general"), ("t_fn", t_fn)), ("E",), beta=SCHED_BETAS)
-    assert np.all(r_l["status"] == 0) and np.all(r_g["status"] == 0)
+    assert np.all(r_g["status"] == 0)
+    # linear at beta = 1.7: I = 0.687, L/(1-I) = 3.2 leaves the cone (x < 0): out_of_regime
+    assert r_l["status"][0] == 3 and r_l["u"]["x"][0] < 0 and np.all(r_l["status"][1:] == 0)
     for j, b in enumerate(SCHED_BETAS):
         R = 1.0 / (b * 0.25)
         I_l = 1 - np.sqrt(1 - 2 * (R - 1) / k) if R > 1 else 0.0
         E_l = I_l * (1 + k * I_l / 2) / ((1 - I_l) * (1 + k * I_l))
-        close([r_l["v"]["I"][j], elas(r_l, "w", "beta")[j]], [I_l, -E_l], EXACT)
+        close(r_l["u"]["I"][j], I_l, EXACT)
+        if r_l["status"][j] == 0:
+            close(elas(r_l, "w", "beta")[j], -E_l, EXACT)
         I, w, E = _exp_oracle(b)  # general schedule with t = e^(3i), by quadrature
         close([r_g["v"]["I"][j], r_g["v"]["w"][j], elas(r_g, "w", "beta")[j]], [I, w, -E], EXACT)
 
@@ -679,8 +684,12 @@ def test_wage_decomposition_not_defined_for_M1b():
 @pytest.mark.parametrize("spec_id", list(SUBMODELS))
 def test_every_submodel_takes_every_schedule(spec_id, kind):
     cls = SUBMODELS[spec_id]
-    sol = jo.solve(cls(schedule_kind=kind))
-    assert sol.status_name == "converged"
+    sol = jo.solve(cls(schedule_kind=kind), mask=False)
+    # an equilibrium is found; with the linear schedule's heavy offshoring M5's Foreign may specialize,
+    # which is reported as out_of_regime (foreign_diversified), not as a failure to solve
+    assert bool(sol.converged) and sol.status_name in ("converged", "out_of_regime")
+    if sol.status_name == "out_of_regime":
+        assert (spec_id, kind) == ("M5", "linear") and not bool(sol.regime["foreign_diversified"])
     if spec_id in ("M2",):  # cutoff depends only on A*/beta: tOmega(I) = A*/beta
         t = cls(schedule_kind=kind).schedule()
         close(t.tOmega(sol["I"]), 3.0 / 1.5, EXACT)
