@@ -250,6 +250,8 @@ class _Economy(Model):
 class ClosedEconomy(_Economy):
     """A: closed economy, low- and high-tech firms both domestic (paper Section 3; spec 5.A)."""
 
+    F_I: float = 1.0  # default inside this sub-model's regime: above F_I_max = 0.8412: offshoring does not pay
+
     spec_id: ClassVar[str] = "A"
     description: ClassVar[str] = "Closed economy: LD and HD firms, no offshoring (paper Sec. 3)"
     unknowns: ClassVar[dict] = {"Z1": Positive(), "Z_gap": Positive()}
@@ -330,6 +332,8 @@ class OpenEconomy(_Economy):
 class PartialHighTechOffshoring(_Economy):
     """C: H firms indifferent between HD and HO, a share lam_H offshores (spec 5.C, proposed)."""
 
+    F_I: float = 0.8  # default inside this sub-model's regime: in (F_I_low, F_I_max) = (0.7409, 0.8412), the spec's C reference point
+
     spec_id: ClassVar[str] = "C"
     description: ClassVar[str] = "Partial H offshoring: LD, HD and HO firms (spec 5.C)"
     unknowns: ClassVar[dict] = {"Z1": Positive(), "Z_gap": Positive(), "lam_H": Free()}
@@ -383,6 +387,8 @@ class PartialHighTechOffshoring(_Economy):
 
 class PartialLowTechOffshoring(_Economy):
     """D: all H firms and a share lam_L of L firms offshore (spec 5.D, proposed)."""
+
+    F_I: float = 0.4  # default inside this sub-model's regime: in (F_I_0, F_I_L) = (0.3717, 0.4305), the spec's D reference point
 
     spec_id: ClassVar[str] = "D"
     description: ClassVar[str] = "Partial L offshoring: LD, LO and HO firms (spec 5.D)"
