@@ -100,14 +100,26 @@ class Solution(eqx.Module):
         return pd.Series(data, name=self.model.label())
 
     def to_frame(self):
-        """A batched solution as a tidy pandas DataFrame, one row per point."""
+        """A batched solution as a tidy pandas DataFrame, one row per point.
+
+        Columns: the batched parameters, every unknown and output (a vector quantity of length m
+        becomes columns name[0] ... name[m-1]), the regime flags (`regime:<name>`), `status`,
+        `converged` and `residual_norm`.
+        """
         import pandas as pd
 
+        n = int(np.size(self.status))
         cols = {}
+        for k in self.model.parameter_names():
+            v = np.asarray(getattr(self.model, k))
+            if v.ndim >= 1 and v.shape[0] == n and np.ndim(self.status) == 1:
+                cols[k] = v.reshape(n, -1)[:, 0] if v.ndim > 1 else v
         for k, v in self.values().items():
-            a = np.asarray(v)
-            cols[k] = a.reshape(a.shape[0], -1)[:, 0] if a.ndim >= 1 else np.full(1, a)
-        n = len(next(iter(cols.values()))) if cols else int(np.size(self.status))
+            a = np.asarray(v).reshape(n, -1) if np.ndim(self.status) else np.asarray(v).reshape(1, -1)
+            if a.shape[1] == 1:
+                cols[k] = a[:, 0]
+            else:
+                cols.update({f"{k}[{i}]": a[:, i] for i in range(a.shape[1])})
         for k, v in self.regime.items():
             cols[f"regime:{k}"] = np.broadcast_to(np.asarray(v), (n,))
         cols["status"] = np.broadcast_to(np.asarray(self.status_name), (n,))
@@ -125,7 +137,7 @@ class Solution(eqx.Module):
         head = f"{self.model.label()}: {status}"
         detail = f"; worst residual {worst_name} = {worst:.3g} after {int(self.steps)} steps"
         if status == "converged":
-            return head + f" (residual norm {float(self.residual_norm):.2e}, {int(self.steps)} steps)."
+            return head + f" (residual norm {float(self.residual_norm):.2e}, Newton steps: {int(self.steps)})."
         if status == "invalid_parameters":
             return head + ": parameters outside the admissible domain; see model.domain()."
         if status == "out_of_regime":
@@ -144,8 +156,27 @@ class Solution(eqx.Module):
 
     def _repr_html_(self) -> str:
         if np.ndim(self.status) != 0:
-            return self.to_frame().to_html(max_rows=30)
-        return f"<b>{self.message()}</b>" + self.to_series().to_frame().to_html()
+            return f"<b>{self.message()}</b>" + self.to_frame().to_html(max_rows=30)
+
+        def table(d, title):
+            rows = "".join(f"<tr><td><code>{k}</code></td><td>{_fmt_value(v)}</td></tr>" for k, v in d.items())
+            return f"<td style='vertical-align:top'><b>{title}</b><table>{rows}</table></td>" if d else ""
+
+        diag = {"status": self.status_name, "converged": bool(np.asarray(self.converged)),
+                "residual norm": f"{float(np.asarray(self.residual_norm)):.2e}",
+                "Newton steps": int(np.asarray(self.steps))}
+        return (f"<b>{self.message()}</b><table><tr>" + table(self.unknowns, "unknowns")
+                + table(self.outputs, "outputs") + table(self.regime, "regime") + table(diag, "solver")
+                + "</tr></table>")
+
+
+def _fmt_value(v) -> str:
+    a = np.asarray(v)
+    if a.dtype == bool:
+        return "&#10003;" if bool(np.all(a)) else "&#10007;"
+    if a.ndim == 0 and np.issubdtype(a.dtype, np.number):
+        return f"{float(a):.6g}"
+    return str(a) if a.ndim == 0 else np.array2string(a, precision=6)
 
 
 def _worst_residual(residuals: dict) -> tuple[str, float]:

@@ -38,9 +38,9 @@ def grid_frame():
     """M1 over (p, beta), one vmapped solve: diversified only in a cone of p around 1 (M1 regime c)."""
     pp, bb = jnp.meshgrid(jnp.linspace(0.8, 1.2, 41), jnp.array([2.0, 2.5]))
     sol = jax.jit(jax.vmap(lambda p, b: jo.solve(M1(p=p, beta=b), mask=False)))(pp.ravel(), bb.ravel())
-    df = sol.to_frame()
-    df.insert(0, "beta", np.asarray(bb.ravel()))
-    df.insert(0, "p", np.asarray(pp.ravel()))
+    df = sol.to_frame()  # the batched parameters come as columns
+    np.testing.assert_array_equal(df["beta"], np.asarray(bb.ravel()))
+    np.testing.assert_array_equal(df["p"], np.asarray(pp.ravel()))
     return df
 
 
