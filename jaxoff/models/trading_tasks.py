@@ -199,6 +199,25 @@ class _HO(_Core):
         det = a_Hx * a_Ly - a_Lx * a_Hy
         return (a_Ly * H_eff - a_Hy * L_eff) / det, (a_Hx * L_eff - a_Lx * H_eff) / det
 
+    def integrated_economy_guess(self, Omega_L, Omega_H, I_L, I_H):
+        """Reduced form of the large models under Cobb-Douglas (spec 5.4 and O6): a starting point.
+
+        Adjusted FPE (W = A* w*, S = A* s*) makes the world one integrated economy with efficiency
+        endowments Lbar = L/Omega_L + L*/A*, Hbar = H/Omega_H + H*/A*; world outputs follow from
+        paper eqs. 12-13 and home outputs from home full employment. Exact for Cobb-Douglas
+        technology and preferences, close otherwise.
+        """
+        theta = (1.0 - self.gamma_Y) * self.alpha_x + self.gamma_Y * self.alpha_y
+        Lbar = self.L / Omega_L + self.L_star / self.A_star
+        Hbar = self.H / Omega_H + self.H_star / self.A_star
+        ratio = theta * Hbar / ((1.0 - theta) * Lbar)  # W/S
+        S = self.A_x * ratio ** (-self.alpha_x)
+        W = S * ratio
+        p = W ** self.alpha_y * S ** (1.0 - self.alpha_y) / self.A_y
+        X_w, Y_w = self.outputs_from_endowments(W, S, Lbar, Hbar)
+        x, y = self.outputs_from_endowments(W, S, self.L / (1.0 - I_L), self.H / (1.0 - I_H))
+        return {"W": W, "S": S, "p": p, "x": x, "y": y, "x_star": X_w - x, "y_star": Y_w - y}
+
     def mu1(self, W, S):
         """mu1 = theta_Hx/|theta|, |theta| = theta_Ly - theta_Lx (spec section 8)."""
         tx, ty = self.theta_L("x", W, S), self.theta_L("y", W, S)
@@ -480,8 +499,10 @@ class LargeTwoCountry(_HO):
     def guess(self):
         t = self.schedule()
         I = _cutoff_guess(t, self.A_star / (self.beta * t.t0()))
-        return {"w": 1.0, "s": 1.0, "w_star": 1.0 / self.A_star, "s_star": 1.0 / self.A_star, "I": I,
-                "p": 1.0, "x": 1.0, "y": 1.0, "x_star": 1.0, "y_star": 1.0}
+        g = self.integrated_economy_guess(t.Omega(I), 1.0, I, 0.0)
+        return {"w": g["W"] / t.Omega(I), "s": g["S"], "w_star": g["W"] / self.A_star,
+                "s_star": g["S"] / self.A_star, "I": I, "p": g["p"], "x": g["x"], "y": g["y"],
+                "x_star": g["x_star"], "y_star": g["y_star"]}
 
     def residuals(self, u):
         w, s, ws, ss, I, p = u["w"], u["s"], u["w_star"], u["s_star"], u["I"], u["p"]
@@ -767,8 +788,10 @@ class LargeTwoSidedOffshoring(_HO, _HTasks):
         tL, tH = self.schedule(), self.schedule_H()
         I_L = _cutoff_guess(tL, self.A_star / (self.beta * tL.t0()))
         I_H = _cutoff_guess(tH, self.A_star / (self.beta_H * tH.t0()))
-        return {"w": 1.0, "s": 1.0, "w_star": 1.0 / self.A_star, "s_star": 1.0 / self.A_star, "I_L": I_L,
-                "I_H": I_H, "p": 1.0, "x": 1.0, "y": 1.0, "x_star": 1.0, "y_star": 1.0}
+        g = self.integrated_economy_guess(tL.Omega(I_L), tH.Omega(I_H), I_L, I_H)
+        return {"w": g["W"] / tL.Omega(I_L), "s": g["S"] / tH.Omega(I_H), "w_star": g["W"] / self.A_star,
+                "s_star": g["S"] / self.A_star, "I_L": I_L, "I_H": I_H, "p": g["p"], "x": g["x"],
+                "y": g["y"], "x_star": g["x_star"], "y_star": g["y_star"]}
 
     def residuals(self, u):
         w, s, ws, ss, I_L, I_H, p = u["w"], u["s"], u["w_star"], u["s_star"], u["I_L"], u["I_H"], u["p"]
