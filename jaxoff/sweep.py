@@ -229,6 +229,24 @@ def _to_host(tree: dict, n: int) -> dict:
     return jax.tree_util.tree_map(lambda x: np.array(np.asarray(x)[:n]), tree)
 
 
+def _select_outputs(model, outputs, unknown_names, output_names) -> list[str]:
+    """Requested outputs (default: all). Unknown names are accepted and skipped: every unknown is
+    always reported; anything else is a KeyError with a did-you-mean."""
+    if outputs is None:
+        return list(output_names)
+    chosen = []
+    for o in ([outputs] if isinstance(outputs, str) else list(outputs)):
+        if o in output_names:
+            chosen.append(o)
+        elif o not in unknown_names:
+            import difflib
+
+            hint = difflib.get_close_matches(o, [*unknown_names, *output_names], n=1, cutoff=0.5)
+            raise KeyError(f"'{o}' is not an unknown or output of {model.label()}."
+                           + (f" Did you mean '{hint[0]}'?" if hint else "") + f" Outputs: {output_names}")
+    return chosen
+
+
 def sweep(
     model: Model,
     grid: str = "cartesian",
@@ -298,10 +316,7 @@ def sweep(
         raise ValueError("name at least one parameter grid, e.g. jo.sweep(model, beta=np.linspace(1.5, 3, 100))")
     _check_params(model, grids)
     unknown_names, output_names = _quantity_names(model)
-    outputs = output_names if outputs is None else list(outputs)
-    bad = [o for o in outputs if o not in output_names]
-    if bad:
-        raise KeyError(f"'{bad[0]}' is not an output of {model.label()}; outputs: {output_names}")
+    outputs = _select_outputs(model, outputs, unknown_names, output_names)
     derivatives, elasticities = _as_pairs(derivatives, "derivatives"), _as_pairs(elasticities, "elasticities")
     for q, p in derivatives + elasticities:
         if q not in unknown_names and q not in output_names:
@@ -512,6 +527,11 @@ def _block_impl(base: Model, values, carry, guess: dict, spec: _PathSpec):
 _block_jit = jax.jit(_block_impl, static_argnames=("spec",))
 
 
+def _categorical(name: str) -> bool:
+    """Outputs named like `regime_id` label a regime: any change of value is an event."""
+    return name.startswith("regime")
+
+
 def _solver_status(status, converged) -> int:
     """The status ignoring regime flags: out-of-regime points are converged solutions."""
     status = int(status)
@@ -523,7 +543,10 @@ def _side(p: dict, kind: str, flag: str, ref: dict | None) -> Any:
     if kind == "regime":
         return bool(p["regime"][flag]) if bool(p["converged"]) else None
     if kind == "watch":
-        return int(np.sign(p["watch"][flag])) if bool(p["converged"]) else None
+        if not bool(p["converged"]):
+            return None
+        value = float(np.asarray(p["watch"][flag]))
+        return value if _categorical(flag) else int(np.sign(value))
     if kind == "status":
         return STATUS_NAMES[_solver_status(p["status"], p["converged"])]
     # fold/kink: "still on the left branch" = converged, same det sign, and (if the path jumped) near
@@ -607,7 +630,8 @@ def continuation(
 
     - "regime": a regime flag flips between two converged points (e.g. M1's `diversified` at x = 0);
     - "status": the solver status changes (e.g. points stop converging);
-    - "watch": a quantity named in `watch` changes sign (an unknown, an output such as M1's
+    - "watch": a quantity named in `watch` changes sign, or, for names starting with "regime" (a
+      model's `regime_id` output, watched automatically), changes value (an unknown, an output such as M1's
       `offshoring_active`, or a requested derivative column such as `"dw/dbeta"`: a comparative static
       flipping sign);
     - "fold": det F_z changes sign through a (nearly) singular F_z, the solution jumps by more than
@@ -646,7 +670,9 @@ def continuation(
     if values.ndim != 1 or values.size < 2:
         raise ValueError("values must be a 1-D path of at least two parameter values")
     unknown_names, output_names = _quantity_names(model)
-    outputs = output_names if outputs is None else list(outputs)
+    outputs = _select_outputs(model, outputs, unknown_names, output_names)
+    if "regime_id" in output_names and "regime_id" not in watch:
+        watch = (*watch, "regime_id")  # a model that labels its regime: report every regime switch
     derivatives, elasticities = _as_pairs(derivatives, "derivatives"), _as_pairs(elasticities, "elasticities")
     for q, _ in derivatives + elasticities:
         if q not in unknown_names and q not in output_names:
@@ -724,7 +750,8 @@ def _events(path: _Path, values, recs, *, refine, tol, max_bisect, fold_tol, kin
                 if bool(f[i]) != bool(f[j]):
                     add(i, "regime", flag)
             for flag, f in recs["watch"].items():
-                if np.sign(f[i]) != np.sign(f[j]):
+                changed = (f[i] != f[j]) if _categorical(flag) else (np.sign(f[i]) != np.sign(f[j]))
+                if changed:
                     add(i, "watch", flag)
             if solver_status[i] != solver_status[j]:
                 add(i, "status", "status")

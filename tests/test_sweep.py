@@ -278,3 +278,14 @@ def test_continuation_bisects_m3_sign_flip():
                                  watch=["dw/dbeta"])
     flips = [e for e in events if e.kind == "watch"]
     assert len(flips) == 1 and flips[0].value == pytest.approx(M3_FLIP / float(m.w_star), abs=1e-6)
+
+
+def test_continuation_reports_similar_countries_regime_switch():
+    """Spec (Similar Countries, Fig. 8): offshoring stops above beta = 1.917899 (paper: 1.92)."""
+    sc = pytest.importorskip("jaxoff.models.similar_countries")
+    df, events = jo.continuation(sc.SUBMODELS["SM-B"](), "beta", np.linspace(1.8, 2.0, 11),
+                                 outputs=["w", "I", "regime_id"])  # unknown names are accepted too
+    switches = [e for e in events if e.flag == "regime_id"]
+    assert len(switches) == 1
+    assert switches[0].value == pytest.approx(1.917899, abs=2e-6)
+    assert (df["regime_id"].iloc[0], df["regime_id"].iloc[-1]) == (3.0, 0.0)
