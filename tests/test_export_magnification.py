@@ -196,10 +196,11 @@ def test_invalid_parameters_name_the_assumption(params, assumption, hint):
 
 
 def test_wrong_submodel_and_distribution_errors():
+    # each sub-model's defaults lie in its own regime; asking for it at regime-A parameters is refused
     with pytest.raises(jo.ParameterError, match="regime B.*SM-A"):
-        em.SUBMODELS["SM-B"]()
+        em.SUBMODELS["SM-B"](tau_I=1.6)
     with pytest.raises(jo.ParameterError, match="q >= 1"):
-        em.SUBMODELS["SM-D"]()
+        em.SUBMODELS["SM-D"](tau_I=1.6)
     with pytest.raises(jo.ParameterError, match=r"pareto_k > sigma - 1"):
         em.SUBMODELS["SM-A"](pareto_k=1.5)
     with pytest.raises(jo.ParameterError, match="ln_s > 0"):

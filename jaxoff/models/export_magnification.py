@@ -511,6 +511,7 @@ class OnlyExportersOffshore(_Economy):
     spec_id: ClassVar[str] = "SM-B"
     description: ClassVar[str] = "Only exporters offshore: domestic < export < export-and-offshore (Sec. 4.2)"
     regime_name: ClassVar[str] = "B"
+    tau_I: float = 1.95  # default inside this regime (spec 9.2: regime B at tau_I = 1.95)
     strategies: ClassVar[tuple[str, ...]] = ("D", "DX", "DXO")
     thresholds: ClassVar[tuple[str, ...]] = ("phi_0", "phi_ex", "phi_off")
     unknowns: ClassVar[dict] = {"phi_0": Positive(), "phi_ex": Positive(), "phi_off": Positive(),
@@ -541,6 +542,7 @@ class JointThreshold(_Economy):
     spec_id: ClassVar[str] = "SM-C"
     description: ClassVar[str] = "Joint entry into exporting and offshoring: domestic < offshore-and-export"
     regime_name: ClassVar[str] = "C"
+    tau_I: float = 1.8  # default inside this regime (spec 9.2: regime C at tau_I = 1.80)
     strategies: ClassVar[tuple[str, ...]] = ("D", "DXO")
     thresholds: ClassVar[tuple[str, ...]] = ("phi_0", "phi_j")
     unknowns: ClassVar[dict] = {"phi_0": Positive(), "phi_j": Positive(), "M_e": Positive(),
@@ -565,6 +567,7 @@ class NoOffshoring(_Economy):
     spec_id: ClassVar[str] = "SM-D"
     description: ClassVar[str] = "No offshoring (A.1 fails): domestic < export (Melitz)"
     regime_name: ClassVar[str] = "D"
+    tau_I: float = 2.1  # default inside this regime (spec 9.2: regime D at tau_I = 2.10)
     strategies: ClassVar[tuple[str, ...]] = ("D", "DX")
     thresholds: ClassVar[tuple[str, ...]] = ("phi_0", "phi_ex")
     unknowns: ClassVar[dict] = {"phi_0": Positive(), "phi_ex": Positive(), "M_e": Positive(),
@@ -586,6 +589,7 @@ class UniversalOffshoring(_Economy):
     spec_id: ClassVar[str] = "SM-E"
     description: ClassVar[str] = "All firms offshore (A.2 lower bound fails): offshore < offshore-and-export"
     regime_name: ClassVar[str] = "E"
+    tau_I: float = 1.4  # default inside this regime (spec 9.2: regime E at tau_I = 1.40)
     strategies: ClassVar[tuple[str, ...]] = ("DO", "DXO")
     thresholds: ClassVar[tuple[str, ...]] = ("phi_s", "phi_ex")
     unknowns: ClassVar[dict] = {"phi_0": Positive(), "phi_s": Positive(), "phi_ex": Positive(),

@@ -457,6 +457,8 @@ class NoTrade(_Economy):
     concentration limit is positive (regime check).
     """
 
+    beta: float = 2.0  # default inside R0 (no task trade pays at beta = 2 for the default sizes)
+
     spec_id: ClassVar[str] = "SM-C"
     description: ClassVar[str] = "No-trade equilibrium (closed form; valid when beta t(0) >= max(R_I, R_I*))"
     unknowns: ClassVar[dict] = {"w": Positive(), "Q": Positive(), "Q_star": Positive()}
@@ -502,6 +504,13 @@ class EqualWage(_Economy):
     T(0, M_E) <= T_E <= T(0, I) - T(0, I - M_E), 0 <= M_E <= I are the regime conditions, so the
     equilibrium is flagged out of regime exactly where it does not exist.
     """
+
+    # defaults inside SM-D's existence interval L in [0.960838, 1.039162] at beta = 1.1 (spec O4, Fig. 4)
+    beta: float = 1.1
+    L_E: float = 1.02
+    L_W: float = 0.98
+    H_E: float = 1.02
+    H_W: float = 0.98
 
     spec_id: ClassVar[str] = "SM-D"
     description: ClassVar[str] = "Equal-wage (w = 1) equilibrium; unstable, task allocation indeterminate"
