@@ -25,6 +25,21 @@ import jaxoff as jo
 from jaxoff import models
 
 
+def _tie_similar_countries(p, d):
+    # the model's premise: equal skill ratios H/L in both countries (an equality in its domain)
+    ratio = d["H_E"] / d["L_E"]
+    p["H_E"], p["H_W"] = p["L_E"] * ratio, p["L_W"] * ratio
+
+
+def _tie_equal_capital_ratios(p, d):
+    if all(k in p for k in ("K_H", "L_H", "K_F", "L_F")):  # shadow migration C8: K_H/L_H = K_F/L_F
+        p["K_F"] = p["L_F"] * p["K_H"] / p["L_H"]
+
+
+# Equalities in a family's admissible domain, restored after the independent perturbations.
+TIES = {"similar_countries": _tie_similar_countries, "shadow_migration": _tie_equal_capital_ratios}
+
+
 def draw(cls, n, rng):
     base = cls()
     names = [k for k in cls.parameter_names() if np.ndim(getattr(base, k)) == 0]
@@ -33,6 +48,8 @@ def draw(cls, n, rng):
         v = float(getattr(base, k))
         f = np.exp(rng.uniform(np.log(0.75), np.log(1.33), n))
         pts[k] = v * f if v > 0 else v + (f - 1.0)
+    if cls.family in TIES:
+        TIES[cls.family](pts, {k: float(getattr(base, k)) for k in names})
     ok = np.ones(n, bool)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
