@@ -27,8 +27,9 @@ from jaxoff import models
 
 def _tie_similar_countries(p, d):
     # the model's premise: equal skill ratios H/L in both countries (an equality in its domain)
-    ratio = d["H_E"] / d["L_E"]
-    p["H_E"], p["H_W"] = p["L_E"] * ratio, p["L_W"] * ratio
+    if all(k in p for k in ("H_E", "L_E", "H_W", "L_W")):
+        ratio = d["H_E"] / d["L_E"]
+        p["H_E"], p["H_W"] = p["L_E"] * ratio, p["L_W"] * ratio
 
 
 def _tie_equal_capital_ratios(p, d):
