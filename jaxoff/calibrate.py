@@ -123,6 +123,12 @@ def _spec(model: Model, targets: dict, free: dict, moments, solve_kwargs) -> _Sp
         raise TypeError(f"calibrate expects a jaxoff Model instance, got {type(model).__name__}")
     if not free:
         raise ValueError("name at least one free parameter: free={'beta': 'log', ...}")
+    if isinstance(free, str):
+        free = [free]
+    if not isinstance(free, dict):
+        # a plain list of names: log for positive parameters, no transform otherwise
+        free = {k: ("log" if k in model.parameter_names() and float(np.min(np.asarray(getattr(model, k)))) > 0
+                    else "none") for k in free}
     if not targets:
         raise ValueError("give at least one target: targets={'moment': value, ...}")
     names = model.parameter_names()

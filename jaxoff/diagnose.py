@@ -61,7 +61,7 @@ class Diagnosis:
     def __str__(self) -> str:
         lines = [f"Diagnosis of {self.model}: {'OK' if self.ok else 'PROBLEMS FOUND'}"]
         lines.append(f"  square system: {self.square} (unknowns {self.unknown_sizes}, residuals {self.residual_sizes})")
-        lines.append(f"  solve: {self.status}, residual norm {self.residual_norm:.2e}, {self.steps} steps")
+        lines.append(f"  solve: {self.status}, residual norm {self.residual_norm:.2e}, Newton steps: {self.steps}")
         worst = max(self.residuals_at_guess.items(), key=lambda kv: _absmax(kv[1]), default=("", 0.0))
         lines.append(f"  at the guess: worst residual {worst[0]} = {_absmax(worst[1]):.3g}")
         if self.first_nonfinite:
