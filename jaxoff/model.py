@@ -185,6 +185,15 @@ class Model(eqx.Module, metaclass=_ModelMeta):
         vals = [jnp.asarray(values[k], dtype=jnp.float64) for k in names]
         return eqx.tree_at(lambda m: [getattr(m, k) for k in names], self, vals)
 
+    def require_scalar_parameters(self, names, purpose: str = "this operation") -> None:
+        """Raise a KeyError (with a did-you-mean) for unknown names, a ValueError for non-scalars."""
+        for k in names:
+            if k not in self.parameter_names():
+                raise KeyError(f"{self.label()} has no parameter '{k}'."
+                               f"{_did_you_mean(k, self.parameter_names())}")
+            if np.ndim(getattr(self, k)) != 0:
+                raise ValueError(f"{purpose} needs scalar parameters; '{k}' has shape {np.shape(getattr(self, k))}")
+
     def domain_ok(self):
         """All admissible-domain conditions together (a boolean array; traceable)."""
         conds = self.domain()

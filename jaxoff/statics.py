@@ -29,19 +29,6 @@ def _as_list(x) -> list[str]:
     return list(x)
 
 
-def _check_names(model: Model, wrt: Sequence[str]) -> None:
-    for k in wrt:
-        if k not in model.parameter_names():
-            import difflib
-
-            close = difflib.get_close_matches(k, model.parameter_names(), n=1, cutoff=0.5)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise KeyError(f"{model.label()} has no parameter '{k}'.{hint}")
-        if np.ndim(getattr(model, k)) != 0:
-            raise ValueError(f"derivatives are taken w.r.t. scalar parameters; '{k}' has shape "
-                             f"{np.shape(getattr(model, k))}")
-
-
 def _default_quantities(model: Model, u: dict) -> dict:
     return {**u, **model.outputs(u)}
 
@@ -69,7 +56,7 @@ def total_derivatives(
     `derivs[name][param]` its total derivative. NaN where the solution's status is not 0.
     """
     wrt = _as_list(wrt)
-    _check_names(model, wrt)
+    model.require_scalar_parameters(wrt, "differentiation")
     quantities = quantities or _default_quantities
     if sol is None:
         solve_kwargs.setdefault("mask", False)

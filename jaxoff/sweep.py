@@ -126,18 +126,6 @@ _chunk_jit = jax.jit(_chunk_impl, static_argnames=("spec", "mesh", "counter"))
 
 
 # -- grids --------------------------------------------------------------------------------------------
-def _check_params(model: Model, names: Iterable[str]) -> None:
-    for k in names:
-        if k not in model.parameter_names():
-            import difflib
-
-            close = difflib.get_close_matches(k, model.parameter_names(), n=1, cutoff=0.5)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise KeyError(f"{model.label()} has no parameter '{k}'.{hint}")
-        if np.ndim(getattr(model, k)) != 0:
-            raise ValueError(f"sweeps vary scalar parameters; '{k}' has shape {np.shape(getattr(model, k))}")
-
-
 def _points(grid: str, grids: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], tuple[int, ...]]:
     arrays = {k: np.atleast_1d(np.asarray(v, dtype=np.float64)) for k, v in grids.items()}
     for k, a in arrays.items():
@@ -314,14 +302,14 @@ def sweep(
         raise TypeError(f"sweep expects a jaxoff Model instance, got {type(model).__name__}")
     if not grids:
         raise ValueError("name at least one parameter grid, e.g. jo.sweep(model, beta=np.linspace(1.5, 3, 100))")
-    _check_params(model, grids)
+    model.require_scalar_parameters(grids, "a sweep")
     unknown_names, output_names = _quantity_names(model)
     outputs = _select_outputs(model, outputs, unknown_names, output_names)
     derivatives, elasticities = _as_pairs(derivatives, "derivatives"), _as_pairs(elasticities, "elasticities")
     for q, p in derivatives + elasticities:
         if q not in unknown_names and q not in output_names:
             raise KeyError(f"'{q}' is not an unknown or output of {model.label()}")
-        _check_params(model, [p])
+        model.require_scalar_parameters([p], "a sweep")
     guess = {} if guess is None else {k: jnp.asarray(v, dtype=jnp.float64) for k, v in dict(guess).items()}
     bad = [k for k in guess if k not in model.unknowns]
     if bad:
@@ -665,7 +653,7 @@ def continuation(
     """
     if not isinstance(model, Model):
         raise TypeError(f"continuation expects a jaxoff Model instance, got {type(model).__name__}")
-    _check_params(model, [param])
+    model.require_scalar_parameters([param], "a sweep")
     values = np.atleast_1d(np.asarray(values, dtype=np.float64))
     if values.ndim != 1 or values.size < 2:
         raise ValueError("values must be a 1-D path of at least two parameter values")
@@ -683,7 +671,7 @@ def continuation(
             raise KeyError(f"watch: '{w}' is not an unknown, output or requested derivative column "
                            f"({sorted(columns)}) of {model.label()}")
     for _, p in derivatives + elasticities:
-        _check_params(model, [p])
+        model.require_scalar_parameters([p], "a sweep")
     guess = {} if guess is None else {k: jnp.asarray(v, dtype=jnp.float64) for k, v in dict(guess).items()}
     opts = SolverOptions(rtol=rtol, atol=atol, max_steps=max_steps, residual_tol=residual_tol, fallback=fallback,
                          mask=False, backend="optimistix")

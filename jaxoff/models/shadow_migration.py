@@ -911,7 +911,24 @@ def marginal_offshoring(model):
 # =================================================================================================
 # Partial-equilibrium blocks for the Stolper-Samuelson and Rybczynski theorems
 # =================================================================================================
-class HomePricing(Model):
+class _LeontiefBlock(Model):
+    """Home technology A (2x2 Leontief, Y capital-intensive) shared by the theorem blocks below."""
+
+    a_LX: float = 2.0
+    a_LY: float = 1.0
+    a_KX: float = 0.5
+    a_KY: float = 1.5
+
+    family: ClassVar[str] = FAMILY
+
+    def domain(self):
+        return {"a_KY/a_LY > a_KX/a_LX": self.a_KY * self.a_LX > self.a_KX * self.a_LY}
+
+    def technology(self):
+        return leontief_matrix(self.a_LX, self.a_LY, self.a_KX, self.a_KY)
+
+
+class HomePricing(_LeontiefBlock):
     """Home zero-profit conditions at given goods prices and cost savings (paper eq. 14).
 
     A^T omega = pi + S: offshoring's cost saving S acts as a sector-biased price (or technology) shift.
@@ -919,30 +936,24 @@ class HomePricing(Model):
     its elasticities are the paper's eq. 22. Not a sub-model: a helper for `stolper_samuelson`.
     """
 
-    a_LX: float = 2.0
-    a_LY: float = 1.0
-    a_KX: float = 0.5
-    a_KY: float = 1.5
     p_X: float = 1.0
     p_Y: float = 9.0 / 7.0
     S_X: float = 0.0
     S_Y: float = 0.0
 
-    family: ClassVar[str] = FAMILY
     spec_id: ClassVar[str] = "SS-block"
     description: ClassVar[str] = "Home pricing block A^T omega = pi + S (eq. 14)"
     unknowns: ClassVar[dict] = {"w": Free(), "r": Free()}
     shocks: ClassVar[tuple[str, ...]] = ("p_X", "p_Y")
 
     def domain(self):
-        return {"p_X, p_Y > 0": (self.p_X > 0) & (self.p_Y > 0),
-                "a_KY/a_LY > a_KX/a_LX": self.a_KY * self.a_LX > self.a_KX * self.a_LY}
+        return {**super().domain(), "p_X, p_Y > 0": (self.p_X > 0) & (self.p_Y > 0)}
 
     def guess(self):
         return {"w": 0.3, "r": 0.3}
 
     def residuals(self, u):
-        A = leontief_matrix(self.a_LX, self.a_LY, self.a_KX, self.a_KY)
+        A = self.technology()
         pi = _vec(self.p_X, self.p_Y)
         c = A.T @ _vec(u["w"], u["r"]) - _vec(self.S_X, self.S_Y)
         return {"zero_profit_X": c[0] / pi[0] - 1.0, "zero_profit_Y": c[1] / pi[1] - 1.0}  # eq. 14
@@ -951,37 +962,31 @@ class HomePricing(Model):
         return {"factor_prices_positive": (u["w"] > 0) & (u["r"] > 0)}
 
 
-class HomeEmployment(Model):
+class HomeEmployment(_LeontiefBlock):
     """Home full employment with shadow immigration held fixed (paper eq. 13): A q = e + Delta.
 
     With Delta = 0 it is the textbook Rybczynski block (eq. 9); with Delta at its equilibrium value its
     elasticities are the paper's eq. 23 (corrected, spec 7.5). A helper for `rybczynski`.
     """
 
-    a_LX: float = 2.0
-    a_LY: float = 1.0
-    a_KX: float = 0.5
-    a_KY: float = 1.5
     L_H: float = 1.0
     K_H: float = 0.8
     Delta_L: float = 0.0
     Delta_K: float = 0.0
 
-    family: ClassVar[str] = FAMILY
     spec_id: ClassVar[str] = "Ryb-block"
     description: ClassVar[str] = "Home employment block A q = e + Delta (eq. 13)"
     unknowns: ClassVar[dict] = {"X": Free(), "Y": Free()}
     shocks: ClassVar[tuple[str, ...]] = ("L_H", "K_H")
 
     def domain(self):
-        return {"L_H, K_H > 0": (self.L_H > 0) & (self.K_H > 0),
-                "a_KY/a_LY > a_KX/a_LX": self.a_KY * self.a_LX > self.a_KX * self.a_LY}
+        return {**super().domain(), "L_H, K_H > 0": (self.L_H > 0) & (self.K_H > 0)}
 
     def guess(self):
         return {"X": 0.3, "Y": 0.3}
 
     def residuals(self, u):
-        A = leontief_matrix(self.a_LX, self.a_LY, self.a_KX, self.a_KY)
+        A = self.technology()
         e_O = _vec(self.L_H + self.Delta_L, self.K_H + self.Delta_K)
         use = A @ _vec(u["X"], u["Y"])
         return {"employment_L": use[0] / e_O[0] - 1.0, "employment_K": use[1] / e_O[1] - 1.0}  # eq. 13
