@@ -68,22 +68,36 @@ def total_derivatives(
 def _total_derivatives(model, sol, wrt, quantities):
     layout = Layout.of(model, sol.unknowns)
     z = jax.lax.stop_gradient(layout.to_internal(model, sol.unknowns))
-    theta = jnp.stack([getattr(model, k) for k in wrt]) if wrt else jnp.zeros((0,))
+    theta = _theta(model, wrt)
 
     def F(zz, th):
         return residual_vector(model.with_params(**dict(zip(wrt, th))), layout, zz)
+
+    lu = jsl.lu_factor(jax.jacfwd(F, argnums=0)(z, theta))
+    F_theta = jax.jacfwd(F, argnums=1)(z, theta)  # (n, k)
+    dz = -jsl.lu_solve(lu, F_theta)  # (n, k): one factorization, all directions
+    return chain_rule(model, layout, z, dz, wrt, quantities, sol.status == CONVERGED)
+
+
+def _theta(model: Model, wrt: Sequence[str]) -> jax.Array:
+    return jnp.stack([getattr(model, k) for k in wrt]) if wrt else jnp.zeros((0,))
+
+
+def chain_rule(model: Model, layout: Layout, z, dz, wrt: Sequence[str], quantities, fine) -> tuple[dict, dict]:
+    """Values and total derivatives of `quantities(model, u)` given dz/dtheta at internal point z.
+
+    `dz` has one column per name in `wrt` (from the IFT); `fine` (bool) masks values/derivatives
+    to NaN where False. One JVP of the quantities per direction.
+    """
+    theta = _theta(model, wrt)
 
     def Q(zz, th):
         m = model.with_params(**dict(zip(wrt, th)))
         return quantities(m, layout.to_natural(m, zz))
 
-    lu = jsl.lu_factor(jax.jacfwd(F, argnums=0)(z, theta))
-    F_theta = jax.jacfwd(F, argnums=1)(z, theta)  # (n, k)
-    dz = -jsl.lu_solve(lu, F_theta)  # (n, k): one factorization, all directions
     eye = jnp.eye(theta.shape[0])
     values = Q(z, theta)
     dq = jax.vmap(lambda dzk, ek: jax.jvp(Q, (z, theta), (dzk, ek))[1], in_axes=(1, 0))(dz, eye)
-    fine = sol.status == CONVERGED
     nan_bad = lambda x: jnp.where(fine, x, jnp.nan)  # noqa: E731
     values = jax.tree_util.tree_map(nan_bad, values)
     derivs = {name: {k: nan_bad(dq[name][i]) for i, k in enumerate(wrt)} for name in values}

@@ -155,6 +155,27 @@ def test_m2_sweep_against_spec_oracle():
     assert row["dlnw/dlnbeta"] == pytest.approx(-0.261333, abs=1e-6)
 
 
+@pytest.mark.parametrize("spec, param, q", [("trading_tasks/M2", "beta", "w"),
+                                             ("shadow_migration/M0a", "gamma", "w")])
+def test_sweep_from_a_cold_guess_matches_solve_and_derivative(spec, param, q):
+    # The sweep's first pass takes the IFT derivative from its own last Newton factorization; from a
+    # poor start Newton needs several steps, and values and derivatives must still agree with jo.solve
+    # and jo.derivative (whose IFT is evaluated at the returned root).
+    cls = get(spec)
+    m = cls()
+    far = {k: 1.3 * np.asarray(v) for k, v in jo.solve(m).unknowns.items()}
+    values = float(getattr(m, param)) * np.array([0.95, 1.0, 1.05])
+    df = jo.sweep(m, **{param: values}, derivatives=[(q, param)], guess=far, progress=False)
+    assert (df["status"] == "converged").all() and (df["steps"] >= 3).all()
+    for v, (_, row) in zip(values, df.iterrows()):
+        mv = m.with_params(**{param: v})
+        sol = jo.solve(mv, far)
+        for k in cls.unknowns:
+            assert row[k] == pytest.approx(float(sol[k]), rel=1e-11, abs=1e-13), k
+        d = float(jo.derivative(mv, q, param))
+        assert row[f"d{q}/d{param}"] == pytest.approx(d, rel=1e-11, abs=1e-13)
+
+
 def test_failed_points_are_flagged_not_dropped():
     a = np.array([-3.0, 0.0, 1.9, 2.5, 3.0, 6.0, -1.0])  # no root in (0.5, 10) for a > 2; a = 6 invalid
     with warnings.catch_warnings():
