@@ -125,15 +125,58 @@ def _chunk_impl(base, params, guess, spec, mesh, counter):
     _TRACES[counter] += 1  # runs only while tracing
     if mesh is None:
         return _batch(base, params, guess, spec)
-    # The points axis is sharded over a 1-D device mesh and XLA partitions the batched solve (GSPMD);
-    # every point's arithmetic is the same as on one device, so results are identical.
-    points = NamedSharding(mesh, P("points"))
-    params = jax.lax.with_sharding_constraint(params, points)
-    out = _batch(base, params, guess, spec)
-    return jax.lax.with_sharding_constraint(out, points)
+    # Each device solves its own slice of the points with the one-device program (shard_map: no
+    # collectives, so a device's Newton loop never waits for another's); every point's arithmetic is
+    # the same as on one device.
+    per_device = jax.shard_map(lambda b, p, g: _batch(b, p, g, spec), mesh=mesh,
+                               in_specs=(P(), P("points"), P()), out_specs=P("points"), check_vma=False)
+    return per_device(base, params, guess)
 
 
 _chunk_jit = jax.jit(_chunk_impl, static_argnames=("spec", "mesh", "counter"))
+
+
+#: Host (CPU) devices run their slices one after another. jaxlib 0.10's batched LAPACK kernels
+#: (LU, triangular solves) split their batch over the CPU thread pool and wait for it; two forced
+#: host devices running them at once can fill that pool and wait for each other forever (observed on
+#: a 2-core machine: M2 sweeps with 1024 points per device hung at random). Accelerators are not
+#: affected and run their shards concurrently under shard_map.
+SERIAL_HOST_DEVICES = True
+
+
+class _Placement:
+    """Where a sweep's chunks run: one device, a shard_map over a device mesh, or host devices in turn."""
+
+    def __init__(self, model: Model, guess: dict, devs: list):
+        self.devs = devs
+        self.serial = len(devs) > 1 and SERIAL_HOST_DEVICES and all(d.platform == "cpu" for d in devs)
+        self.mesh = Mesh(np.asarray(devs), ("points",)) if len(devs) > 1 and not self.serial else None
+        if self.mesh is not None:
+            rep = NamedSharding(self.mesh, P())
+            self.base, self.guess = jax.device_put(model, rep), jax.device_put(guess, rep)
+            self._points = NamedSharding(self.mesh, P("points"))
+        elif self.serial:
+            self.base = [jax.device_put(model, d) for d in devs]
+            self.guess = [jax.device_put(guess, d) for d in devs]
+        else:
+            self.base, self.guess = model, guess
+
+    def put(self, a: np.ndarray):
+        """A chunk's parameter column, placed for `run` (host slices stay on the host until then)."""
+        if self.serial:
+            return a
+        return jax.device_put(a, self._points) if self.mesh is not None else jax.device_put(a)
+
+    def run(self, params: dict, spec: _Spec, counter: str):
+        if not self.serial:
+            return _chunk_jit(self.base, params, self.guess, spec=spec, mesh=self.mesh, counter=counter)
+        size = len(next(iter(params.values())))
+        parts = []
+        slices = np.array_split(np.arange(size), len(self.devs))
+        for d, base, guess, idx in zip(self.devs, self.base, self.guess, slices):
+            p = {k: jax.device_put(v[idx], d) for k, v in params.items()}
+            parts.append(jax.block_until_ready(_chunk_jit(base, p, guess, spec=spec, mesh=None, counter=counter)))
+        return jax.tree_util.tree_map(lambda *xs: np.concatenate([np.asarray(x) for x in xs]), *parts)
 
 
 # -- grids --------------------------------------------------------------------------------------------
@@ -277,12 +320,14 @@ def sweep(
     and all later sweeps of the same model structure. Memory on the device is bounded by the chunk size;
     on the host, by the requested columns.
 
-    Devices: the points of each chunk are sharded over `devices` (default: all local devices,
-    `jax.local_devices()`) with a `NamedSharding` on a 1-D mesh, and XLA partitions the batched solve
-    (compiled once for all devices). Every point goes through the same arithmetic as on one device:
-    statuses, flags and unknowns agree with a one-device run, derivatives to rounding (XLA may fuse
-    the partitioned program differently, ~1e-16 absolute). To use several CPU cores as devices, set
-    `XLA_FLAGS=--xla_force_host_platform_device_count=N` before importing JAX. Multi-host: start every
+    Devices: the points of each chunk are split over `devices` (default: all local devices,
+    `jax.local_devices()`). On GPUs/TPUs they are sharded over a 1-D mesh and each device solves its
+    slice with the one-device program (`jax.shard_map`, no cross-device communication); forced host
+    devices (`XLA_FLAGS=--xla_force_host_platform_device_count=N`, for testing multi-device code on
+    CPU) take their slices in turn, because jaxlib 0.10's batched CPU LAPACK kernels can deadlock
+    when several host devices run them at once (see `SERIAL_HOST_DEVICES`). Every point goes through
+    the same arithmetic as on one device: statuses, flags and unknowns agree with a one-device run,
+    derivatives to rounding (~1e-16 absolute). Multi-host: start every
     process with `jax.distributed.initialize()`, give each process its own slice of the points
     (e.g. `grid="zip"` with `beta=all_beta[jax.process_index()::jax.process_count()]`), run `jo.sweep` on
     its local devices, and gather the DataFrames (e.g. one parquet file per process).
@@ -332,7 +377,6 @@ def sweep(
     n = len(next(iter(points.values())))
     devs = _resolve_devices(devices)
     n_dev = len(devs)
-    mesh = Mesh(np.asarray(devs), ("points",)) if n_dev > 1 else None
     size = min(int(chunk_size), 1 << max(0, math.ceil(math.log2(max(n, 1)))))
     size = max(n_dev, -(-size // n_dev) * n_dev)
     n_chunks = -(-n // size)
@@ -341,13 +385,8 @@ def sweep(
                          mask=False, backend="optimistix")
     spec = _Spec(tuple(outputs), derivatives, elasticities, opts, mask)
     spec_fb = dataclasses.replace(spec, opts=dataclasses.replace(opts, fallback=True))
-    if mesh is not None:
-        rep = NamedSharding(mesh, P())
-        base = jax.device_put(model, rep)
-        guess_d = jax.device_put(guess, rep)
-        put = lambda a: jax.device_put(a, NamedSharding(mesh, P("points")))  # noqa: E731
-    else:
-        base, guess_d, put = model, guess, jax.device_put
+    place = _Placement(model, guess, devs)
+    put = place.put
 
     # Every scalar parameter is passed as a stacked array (unswept ones repeat the base value), so the
     # compiled function does not depend on which parameters are swept.
@@ -373,13 +412,16 @@ def sweep(
         bar = tqdm(total=n, unit="pt", desc=f"sweep {model.label()}", leave=False)
 
     t0 = time.perf_counter()
-    parts: list[dict] = []
+    out: dict | None = None  # host arrays for all n points, filled chunk by chunk (no concatenation)
     n_fallback = 0
 
     def finish(c: int, res) -> None:
-        nonlocal n_fallback
+        nonlocal n_fallback, out
         m = min(size, n - c * size)
-        host = _to_host(res, m)
+        if out is None:
+            out = jax.tree_util.tree_map(lambda x: np.empty((n,) + x.shape[1:], x.dtype), res)
+        host = jax.tree_util.tree_map(lambda o: o[c * size:c * size + m], out)  # views into `out`
+        jax.tree_util.tree_map(lambda h, x: h.__setitem__(slice(None), np.asarray(x)[:m]), host, res)
         if fallback:
             # Newton failed here: redo these points with jo.solve's fallback (LM + Newton), in one
             # padded call, so that batched Newton on the other points is not slowed down by it.
@@ -390,18 +432,16 @@ def sweep(
                 for s in range(0, idx.size, size):
                     sub = idx[s:s + size]
                     padded = np.pad(sub, (0, size - sub.size), mode="edge")
-                    fb = _to_host(_chunk_jit(base, chunk_params(padded), guess_d, spec=spec_fb, mesh=mesh,
-                                             counter="fallback"), sub.size)
+                    fb = _to_host(place.run(chunk_params(padded), spec_fb, "fallback"), sub.size)
                     sel = redo[s:s + size]
                     jax.tree_util.tree_map(lambda h, f: h.__setitem__(sel, f), host, fb)
-        parts.append(host)
         if bar is not None:
             bar.update(m)
 
     pending = None
     t_first = None
     for c in range(n_chunks):
-        res = _chunk_jit(base, chunk_params(chunk_index(c)), guess_d, spec=spec, mesh=mesh, counter="sweep")
+        res = place.run(chunk_params(chunk_index(c)), spec, "sweep")
         if pending is not None:  # keep one chunk in flight while the previous one is copied out
             finish(*pending)
         pending = (c, res)
@@ -413,8 +453,7 @@ def sweep(
         bar.close()
     elapsed = time.perf_counter() - t0
 
-    res = _concat(parts) if len(parts) > 1 else parts[0]
-    df = _frame({k: v for k, v in points.items()}, res)
+    df = _frame({k: v for k, v in points.items()}, out)
     df.attrs.update(model=model.label(), grid=grid, shape=shape, chunk_size=size, n_chunks=n_chunks,
                     devices=n_dev, seconds=elapsed, seconds_first_chunk=t_first, n_fallback=n_fallback)
     if xarray:
