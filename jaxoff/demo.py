@@ -65,19 +65,20 @@ def main(quick: bool = False) -> int:
     if quick:
         return 0
 
-    print("\n3. A vectorized sweep: equilibria + exact dw/dbeta over a grid of beta (M2)")
-    n = 20_000
-    grid = jnp.linspace(1.0, 2.9, n)
-    f = jax.jit(jax.vmap(lambda b: (jo.solve(M2(beta=b))["w"],
-                                    jax.grad(lambda bb: jo.solve(M2(beta=bb))["w"])(b))))
+    print("\n3. A vectorized sweep: equilibria + exact dw/dbeta over a grid of beta (M2), jo.sweep")
+    n = 100_000
+    grid = np.linspace(1.0, 2.9, n)
     t0 = time.perf_counter()
-    jax.block_until_ready(f(grid))
+    jo.sweep(M2(), beta=grid[:4096], derivatives=[("w", "beta")], progress=False)
     t_first = time.perf_counter() - t0
     t0 = time.perf_counter()
-    w, dwdb = jax.block_until_ready(f(grid + 1e-9))
+    df = jo.sweep(M2(), beta=grid, derivatives=[("w", "beta")], progress=False)
     t_run = time.perf_counter() - t0
     print(f"   {n:,} equilibria with dw/dbeta: {t_run:.2f} s ({n / t_run:,.0f} points/s; first call incl. "
-          f"compilation {t_first:.1f} s); w in [{float(jnp.nanmin(w)):.4f}, {float(jnp.nanmax(w)):.4f}]")
+          f"compilation {t_first:.1f} s); converged {df['converged'].mean():.1%}; "
+          f"w in [{df['w'].min():.4f}, {df['w'].max():.4f}]")
+    print("   (against a Python loop of scipy.optimize.root + finite differences on the same equations:"
+          " benchmarks/bench_solve.py, README 'Performance')")
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

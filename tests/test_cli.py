@@ -48,3 +48,12 @@ def test_demo_quick_runs(capsys):
     assert main(["demo", "--quick"]) == 0
     out = capsys.readouterr().out
     assert "dw/dbeta" in out and "max |dlnw/dlnbeta - (-E(I))|" in out
+
+
+@pytest.mark.slow
+def test_demo_full_runs(capsys):
+    """The README's main job end to end: the jo.sweep section and every family at its defaults."""
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "100,000 equilibria with dw/dbeta" in out and "converged 100.0%" in out
+    assert out.count(": converged, residual") == 5
