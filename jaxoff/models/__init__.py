@@ -13,6 +13,8 @@ FAMILIES = {
     "shadow_migration": "Baldwin and Robert-Nicoud (2007, NBER WP 12991), Offshoring as shadow migration",
     "export_magnification": "Kleinert and Zorell (2012, ECB WP 1430), The export-magnification effect of offshoring",
     "skill_upgrading": "Offshoring with heterogeneous workers and skill upgrading (seed 002, Yeaple-type)",
+    "structural_gravity": "Structural gravity in general equilibrium (Anderson-van Wincoop 2003; Yotov et al. 2016)",
+    "caliendo_parro": "Caliendo and Parro (2015, REStud), trade in intermediates across regions and sectors",
 }
 
 
@@ -31,7 +33,7 @@ def available() -> dict[str, list[str]]:
     for name in FAMILIES:
         try:
             out[name] = list(family(name).SUBMODELS)
-        except ImportError:
+        except ImportError:  # a family whose module is not installed in this checkout
             continue
     return out
 
