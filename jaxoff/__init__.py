@@ -4,19 +4,36 @@
     from jaxoff.models import trading_tasks as tt
     sol = jo.solve(tt.SUBMODELS["M1"](beta=1.5))
     jo.derivative(tt.SUBMODELS["M1"](), "w", wrt="beta")
-"""
-import jax as _jax
 
-# float64 everywhere: set before any array is created.
-_jax.config.update("jax_enable_x64", True)
+Importing jaxoff switches JAX to float64 for the whole process (`jax_enable_x64`), because equilibria
+and their implicit-function derivatives need double precision; set `JAXOFF_ENABLE_X64=0` before the
+import to opt out (`jo.solve` then raises an error that says how to enable float64). It also turns on
+JAX's persistent compilation cache in `~/.cache/jaxoff/jax` (or `$JAXOFF_CACHE_DIR`); opt out with
+`JAXOFF_COMPILATION_CACHE=0`. See jaxoff._config.
+"""
+import functools as _functools
+
+from . import _config
+
+# float64 everywhere (unless JAXOFF_ENABLE_X64=0): set before any array is created.
+_config._apply_x64_policy()
+_config.enable_compilation_cache()
 
 from ._solution import STATUS_NAMES, Solution  # noqa: E402
 from .model import Model, ParameterError, is_concrete  # noqa: E402
-from .solve import ConvergenceWarning, SolveError, solve  # noqa: E402
+from .solve import ConvergenceWarning, SolveError  # noqa: E402
+from .solve import solve as _solve_impl  # noqa: E402
 from .statics import derivative, elasticity, jacobian, statics, total_derivatives  # noqa: E402
 from .transforms import Free, Interval, Positive, Transform, Unit  # noqa: E402
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402
+
+
+@_functools.wraps(_solve_impl)
+def solve(*args, **kwargs):  # docstring and signature from jaxoff.solve.solve; checks float64 first
+    _config.require_x64("jo.solve")
+    return _solve_impl(*args, **kwargs)
+
 
 __all__ = [
     "Model", "ParameterError", "Solution", "STATUS_NAMES", "solve", "ConvergenceWarning", "SolveError",

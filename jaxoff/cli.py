@@ -186,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("\n\n", 1)[1],
     )
+    p.add_argument("--version", action="version", version=f"jaxoff {__import__('jaxoff._version').__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     s = sub.add_parser("demo", help="the main job: Trading Tasks equilibrium, wages, offshoring margin, dw/dbeta")
@@ -237,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    __import__("jaxoff._config")._config.enable_compilation_cache()  # on-disk compiled solvers
     if not getattr(args, "fn", None):
         parser.print_help()
         return 0
