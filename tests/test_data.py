@@ -6,6 +6,7 @@ import pytest
 
 import jaxoff.data as jd
 from jaxoff.data import DataError
+from jaxoff.data.loaders import DataWarning
 
 
 # -- shipped files ----------------------------------------------------------------------------------
@@ -141,3 +142,107 @@ def test_missing_file_and_unknown_dataset(tmp_path):
 
 def test_tidy_frames_are_pandas():
     assert isinstance(jd.load("owid_trade"), pd.DataFrame)
+
+
+# -- garbage in: refused with file:line (issue 20, item 6) -----------------------------------------
+LONG = "iso3,year,indicator,value,unit\nAUS,2009,x,1.5,percent\nAUT,2009,x,2.5,percent\n"
+
+
+def test_conflicting_duplicate_names_both_lines(tmp_path):
+    p = _write(tmp_path, "d.csv", LONG + "AUS,2009,x,1.75,percent\n")
+    with pytest.raises(DataError) as e:
+        jd.read_long(p)
+    msg = str(e.value)
+    assert f"{p}:4:" in msg and "duplicate of line 2" in msg and "1.5" in msg and "1.75" in msg, msg
+    # the same clash in SDMX-CSV (EXGR_FVASH and EXGR_FVA/PT_EXGR are one statistic) and World Bank layouts
+    sd = SDMX_V1 + "OECD.STI.PIE:DSD_TIVA_MAINLV@DF_MAINLV(1.0),ESP,W,EXGR_FVASH,_T,PT_EXGR,2009,22,A\n"
+    _raises(jd.read_oecd_sdmx, _write(tmp_path, "s.csv", sd), 5, "duplicate of line 2")
+    # a different dimension (counterpart area) is a different observation, not a duplicate
+    ok = jd.read_oecd_sdmx(_write(tmp_path, "s2.csv", SDMX_V1 + SDMX_V1.splitlines()[1].replace(",W,", ",CHN,")
+                                  .replace(",21,", ",3,") + "\n"))
+    assert len(ok) == 4
+    text = jd.path("worldbank_exports_2023").read_bytes().decode()
+    lines = text.split("\r\n")
+    wb = _write(tmp_path, "wb.csv", "\r\n".join(lines[:6] + [lines[5].replace('"12.3819278', '"13')] + lines[6:]))
+    _raises(jd.read_worldbank, wb, 7, "duplicate of line 6")
+
+
+def test_exact_duplicate_dropped_with_warning(tmp_path):
+    p = _write(tmp_path, "d.csv", LONG + "AUS,2009,x,1.5,percent\n")
+    with pytest.warns(DataWarning, match="dropped 1 exact duplicate row.*line.* 4"):
+        df = jd.read_long(p)
+    assert len(df) == 2 and df.attrs["dropped_duplicate_lines"] == [4]
+
+
+def test_invalid_utf8_is_refused_not_latin1(tmp_path):
+    p = tmp_path / "l1.csv"
+    p.write_bytes(("iso3,year,indicator,value,unit\nAUS,2009,x,1,percent\n").encode()
+                  + "CIV,2009,C\u00f4te,2,percent\n".encode("latin-1"))
+    _raises(jd.read_long, p, 3, "invalid UTF-8 byte(s) f4 at column 11")
+    p.write_bytes(LONG.encode("utf-16"))  # a UTF-16 export
+    _raises(jd.read_long, p, 1, "NUL byte")
+
+
+def test_nul_byte_names_line(tmp_path):
+    p = tmp_path / "nul.csv"
+    p.write_bytes(LONG.encode().replace(b"AUT", b"A\x00T"))
+    _raises(jd.read_long, p, 3, "NUL byte at column 2")
+
+
+@pytest.mark.parametrize("cell", ["inf", "-inf", "Infinity", "1e999", "-nan"])
+def test_non_finite_values_are_errors(tmp_path, cell):
+    p = _write(tmp_path, "inf.csv", LONG.replace("2.5", cell))
+    _raises(jd.read_long, p, 3, f"non-finite value '{cell}' in column 'value'")
+
+
+def test_missing_markers_still_nan(tmp_path):
+    df = jd.read_long(_write(tmp_path, "m.csv", LONG.replace("2.5", "..")))
+    assert math.isnan(df["value"].iloc[1])
+
+
+@pytest.mark.parametrize("bad, col", [("AUT,2009,x", ",2009,x"), ("AUT,2009,x", "AUT,2009,")])
+def test_empty_codes_are_errors(tmp_path, bad, col):
+    p = _write(tmp_path, "e.csv", LONG.replace(bad, col))
+    with pytest.raises(DataError, match=rf"{p}:3: empty code in column '(iso3|indicator)'"):
+        jd.read_long(p)
+
+
+def test_empty_codes_other_layouts(tmp_path):
+    sd = SDMX_V1.replace(",USA,W,EXGR_FVA,", ",,W,EXGR_FVA,")
+    _raises(jd.read_oecd_sdmx, _write(tmp_path, "s.csv", sd), 3, "empty code in column 'REF_AREA'")
+    owid = "Entity,Code,Year,Trade\nAustralia,AUS,2010,40.5\nAfrica,,2010,50.1\n"
+    p = _write(tmp_path, "o.csv", owid)
+    _raises(jd.read_owid, p, 3, "empty code in column 'Code'")
+    df = jd.read_owid(p, drop_empty_codes=True)
+    assert list(df.iso3) == ["AUS"] and df.attrs["dropped_empty_code_lines"] == [3]
+
+
+@pytest.mark.parametrize("year", ["20O9", "209", "2009.0", "2009-", "FY2009"])
+def test_malformed_years_are_errors(tmp_path, year):
+    p = _write(tmp_path, "y.csv", LONG.replace("AUT,2009", f"AUT,{year}"))
+    _raises(jd.read_long, p, 3, f"got '{year}'")
+    owid = f"Entity,Code,Year,Trade\nAustralia,AUS,{year},40.5\n"
+    _raises(jd.read_owid, _write(tmp_path, "oy.csv", owid), 2, "four-digit year")
+
+
+def test_documented_periods_are_kept(tmp_path):
+    df = jd.read_long(_write(tmp_path, "p.csv", LONG.replace("AUS,2009", "AUS,1970-1990").replace("AUT,2009", "AUT,")))
+    assert df["year"].isna().all() and list(df["period"]) == ["1970-1990", ""]
+
+
+def test_directory_and_missing_indicator(tmp_path):
+    with pytest.raises(DataError, match="is a directory"):
+        jd.read_long(tmp_path)
+    owid = _write(tmp_path, "o.csv", "Entity,Code,Year,Trade\nAustralia,AUS,2010,40.5\n")
+    with pytest.raises(DataError, match=r"o.csv:1: indicator column\(s\) \['Trade \(% of GDP\)'\] not in the file"):
+        jd.read_owid(owid, indicators={"Trade (% of GDP)": ("trade_pct_gdp", "percent of GDP")})
+    with pytest.raises(DataError, match="no exports_pct_gdp rows for year 1900; years present: 1960-2022"):
+        jd.exports_pct_gdp(1900)
+    from jaxoff.data.shipped import _rows
+    with pytest.raises(DataError, match="no indicator 'fva_share'"):
+        _rows(jd.load("tiva2013_country_notes"), "fva_share")
+
+
+def test_multiline_quoted_cells_keep_line_numbers(tmp_path):
+    text = 'iso3,year,indicator,value,unit,note\nAUS,2009,x,1,percent,"two\nlines"\nAUT,2009,x,inf,percent,\n'
+    _raises(jd.read_long, _write(tmp_path, "q.csv", text), 4, "non-finite")

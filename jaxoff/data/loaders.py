@@ -11,19 +11,25 @@ whether the file says `EXGR_FVASH` (TiVA 2013-2021) or `MEASURE=EXGR_FVA, UNIT_M
 (OECD Data Explorer, 2023+).
 
 Missing cells (empty, "..") are kept as NaN rows: nothing is dropped silently. A malformed file raises
-`DataError` (a `ValueError`) naming the file, the line and the problem.
+`DataError` (a `ValueError`) naming the file, the line and the problem: invalid UTF-8 or NUL bytes
+(files must be UTF-8; there is no silent fallback to Latin-1), `inf` or other non-finite values, empty
+country or indicator codes, malformed years, rows of the wrong width, and two rows for the same
+observation (same country, year, indicator, unit and dimensions) with different values (the error names
+both lines). Exact duplicate rows are dropped with a `DataWarning`; their line numbers are kept in
+`df.attrs["dropped_duplicate_lines"]`.
 """
 from __future__ import annotations
 
 import re
+import warnings
 
 import pandas as pd
 
-from ._io import DataError, check_width, open_text, parse_number, read_records
+from ._io import DataError, DataWarning, check_duplicates, check_width, open_text, parse_code, parse_number, read_records
 
 __all__ = [
     "INDICATORS", "UNITS", "indicator_name", "read_oecd_sdmx", "read_oecd_stat", "read_worldbank",
-    "read_owid", "read_long",
+    "read_owid", "read_long", "DataWarning",
 ]
 
 TIDY = ["iso3", "year", "indicator", "value", "unit"]
@@ -75,25 +81,35 @@ def indicator_name(code: str, unit: str | None = None) -> str:
     return INDICATORS.get((code, None), code)
 
 
-def _frame(rows: list[dict], path, extra_order=()) -> pd.DataFrame:
-    df = pd.DataFrame(rows)
-    if df.empty:
+def _frame(rows: list[dict], path, extra_order=(), dims=()) -> pd.DataFrame:
+    """Tidy frame from row dicts (each with `_line`): duplicates checked, columns ordered."""
+    if not rows:
         raise DataError(path, None, "no data rows")
+    key = ["iso3", "year", "period", "indicator", "unit_code", "unit", *dims]
+    rows, dropped = check_duplicates(path, rows, key)
+    if dropped:
+        warnings.warn(f"{path}: dropped {len(dropped)} exact duplicate row(s) at line(s) "
+                      f"{', '.join(map(str, sorted(set(dropped))[:10]))}{' ...' if len(set(dropped)) > 10 else ''}",
+                      DataWarning, stacklevel=3)
+    df = pd.DataFrame(rows).drop(columns="_line")
     cols = TIDY + [c for c in extra_order if c in df.columns]
     cols += [c for c in df.columns if c not in cols]
     df = df[cols]
     df["year"] = df["year"].astype("Int64")
     df["value"] = df["value"].astype(float)
     df.attrs["source_file"] = str(path)
+    df.attrs["dropped_duplicate_lines"] = sorted(set(dropped))
     return df
 
 
-def _year(path, line, column, cell, allow_blank=False):
+def _year(path, line, column, cell, allow_period=False):
+    """A four-digit year; with `allow_period`, also blank or `YYYY-YYYY` (returned as NA)."""
     s = cell.strip()
-    if allow_blank and (s == "" or not re.fullmatch(r"\d{4}", s)):
+    if allow_period and (s == "" or re.fullmatch(r"\d{4}-\d{4}", s)):
         return pd.NA
     if not re.fullmatch(r"\d{4}", s):
-        raise DataError(path, line, f"'{column}' must be a four-digit year, got {cell!r} "
+        more = ", a period YYYY-YYYY or empty" if allow_period else ""
+        raise DataError(path, line, f"'{column}' must be a four-digit year{more}, got {cell!r} "
                                     "(only annual data are supported)")
     return int(s)
 
@@ -152,14 +168,15 @@ def read_oecd_sdmx(path) -> pd.DataFrame:
     rows = []
     for rec in records:
         check_width(path, rec, len(cols))
-        code = rec[pos[ind]].strip()
+        code = parse_code(path, rec.line, ind, rec[pos[ind]])
         unit_code = rec[pos["UNIT_MEASURE"]].strip() if "UNIT_MEASURE" in pos else None
         name = indicator_name(code, unit_code)
         unit = UNITS.get(unit_code, unit_code) if unit_code else _DEFAULT_UNIT.get(name, "")
         if "UNIT_MULT" in pos and rec[pos["UNIT_MULT"]].strip() not in ("", "0"):
             unit = f"{unit} x 10^{rec[pos['UNIT_MULT']].strip()}"
         row = {
-            "iso3": rec[pos[area]].strip(),
+            "_line": rec.line,
+            "iso3": parse_code(path, rec.line, area, rec[pos[area]]),
             "year": _year(path, rec.line, "TIME_PERIOD", rec[pos["TIME_PERIOD"]]),
             "indicator": name,
             "value": parse_number(path, rec.line, "OBS_VALUE", rec[pos["OBS_VALUE"]]),
@@ -173,7 +190,7 @@ def read_oecd_sdmx(path) -> pd.DataFrame:
         if "OBS_STATUS" in pos:
             row["flag"] = rec[pos["OBS_STATUS"]].strip()
         rows.append(row)
-    return _frame(rows, path, ["source_code", "unit_code"])
+    return _frame(rows, path, ["source_code", "unit_code"], dims=[d.lower() for d in dims])
 
 
 # -- legacy OECD.Stat CSV export (paired code/label columns) -----------------------------------------
@@ -217,9 +234,10 @@ def read_oecd_stat(path) -> pd.DataFrame:
         if "PowerCode Code" in pos and rec[pos["PowerCode Code"]].strip() not in ("", "0"):
             unit = f"{unit} x 10^{rec[pos['PowerCode Code']].strip()}"
         row = {
-            "iso3": rec[codes[area]].strip(),
+            "_line": rec.line,
+            "iso3": parse_code(path, rec.line, area, rec[codes[area]]),
             "year": _year(path, rec.line, time if year_cell == tcode else "Reference Period Code", year_cell),
-            "indicator": indicator_name(rec[codes[ind]]),
+            "indicator": indicator_name(parse_code(path, rec.line, ind, rec[codes[ind]])),
             "value": parse_number(path, rec.line, "Value", rec[pos["Value"]]),
             "unit": unit,
             "source_code": rec[codes[ind]].strip(),
@@ -230,7 +248,7 @@ def read_oecd_stat(path) -> pd.DataFrame:
             row["flag"] = rec[pos["Flag Codes"]].strip()
         row["time_code"] = tcode
         rows.append(row)
-    return _frame(rows, path, ["source_code"])
+    return _frame(rows, path, ["source_code"], dims=[d.lower() for d in dims])
 
 
 # -- World Bank bulk download ("API_<indicator>_DS2_en_csv_v2_<n>.csv") ------------------------------
@@ -277,11 +295,12 @@ def read_worldbank(path) -> pd.DataFrame:
     rows = []
     for rec in records:
         check_width(path, rec, len(cols))
-        code = rec[3].strip()
+        code = parse_code(path, rec.line, "Indicator Code", rec[3])
+        iso = parse_code(path, rec.line, "Country Code", rec[1])
         name = indicator_name(code)
         for i, y in years:
             rows.append({
-                "iso3": rec[1].strip(), "year": y, "indicator": name,
+                "_line": rec.line, "iso3": iso, "year": y, "indicator": name,
                 "value": parse_number(path, rec.line, str(y), rec[i]),
                 "unit": _DEFAULT_UNIT.get(name, rec[2].strip()),
                 "country": rec[0].strip(), "source_code": code,
@@ -292,11 +311,15 @@ def read_worldbank(path) -> pd.DataFrame:
 
 
 # -- Our World in Data grapher / dataset layout --------------------------------------------------------
-def read_owid(path, indicators: dict[str, tuple[str, str]] | None = None) -> pd.DataFrame:
+def read_owid(path, indicators: dict[str, tuple[str, str]] | None = None, *,
+              drop_empty_codes: bool = False) -> pd.DataFrame:
     """Read an Our World in Data CSV (`Entity,Code,Year,<value columns>`; an `iso3` column may replace Code).
 
     **Arguments:** `path`; `indicators` maps a value-column title to `(indicator name, unit)`
-    (unmapped value columns keep their title as indicator and an empty unit).
+    (unmapped value columns keep their title as indicator and an empty unit; a mapped title that
+    is not a column of the file is a `DataError`); `drop_empty_codes`: OWID region aggregates
+    ("Africa", "World (WB)") have an empty code, which is an error unless this is True, in which case
+    those rows are dropped and their lines listed in `df.attrs["dropped_empty_code_lines"]`.
 
     **Returns:** a tidy DataFrame with `country` (the entity).
     """
@@ -309,29 +332,43 @@ def read_owid(path, indicators: dict[str, tuple[str, str]] | None = None) -> pd.
     value_cols = [c for c in cols if c not in (code, "Entity", "Year")]
     if not value_cols:
         raise DataError(path, head.line, "bad header for an Our World in Data file: no value column")
-    rows = []
+    absent = [c for c in indicators if c not in value_cols]
+    if absent:
+        raise DataError(path, head.line, f"indicator column(s) {absent} not in the file; its value columns "
+                                         f"are {value_cols}")
+    rows, skipped = [], []
     for rec in records:
         check_width(path, rec, len(cols))
+        iso_cell = rec[cols.index(code)]
+        if drop_empty_codes and not iso_cell.strip():
+            skipped.append(rec.line)
+            continue
+        iso = parse_code(path, rec.line, code, iso_cell)
+        year = _year(path, rec.line, "Year", rec[cols.index("Year")])
         for c in value_cols:
             name, unit = indicators.get(c, (c, ""))
             rows.append({
-                "iso3": rec[cols.index(code)].strip(),
-                "year": _year(path, rec.line, "Year", rec[cols.index("Year")]),
-                "indicator": name, "unit": unit,
+                "_line": rec.line, "iso3": iso, "year": year, "indicator": name, "unit": unit,
                 "value": parse_number(path, rec.line, c, rec[cols.index(c)]),
                 "country": rec[cols.index("Entity")].strip(),
             })
-    return _frame(rows, path, ["country"])
+    df = _frame(rows, path, ["country"])
+    df.attrs["dropped_empty_code_lines"] = skipped
+    return df
 
 
-def read_long(path, value_columns: dict[str, tuple[str, str]] | None = None) -> pd.DataFrame:
+def read_long(path, value_columns: dict[str, tuple[str, str]] | None = None, *,
+              dimensions: tuple[str, ...] = ()) -> pd.DataFrame:
     """Read a long CSV: either `iso3,year,indicator,value,unit,...` or `iso3,year,<value columns>`.
 
-    Used for the shipped extracts (see `jaxoff.data.datasets()`). A `year` that is not a single
-    four-digit year (e.g. `1970-1990` or empty) becomes NA and the original text is kept in `period`.
+    Used for the shipped extracts (see `jaxoff.data.datasets()`). A `year` may be a four-digit year,
+    a period `YYYY-YYYY` or empty (for statistics without a single year): then `year` is NA and the
+    original text is kept in `period`. Anything else (e.g. `20O9`, `209`) is a `DataError`.
 
     **Arguments:** `path`; `value_columns` (wide files only) maps each value column to
-    `(indicator name, unit)`.
+    `(indicator name, unit)`; `dimensions`: extra columns that identify an observation together with
+    iso3, year and indicator (e.g. `("naics",)` for a table by industry), used to detect conflicting
+    duplicates (other extra columns are annotations).
 
     **Returns:** a tidy DataFrame; extra columns of the file are kept.
     """
@@ -340,22 +377,26 @@ def read_long(path, value_columns: dict[str, tuple[str, str]] | None = None) -> 
         head, cols = _header(path, records, ["iso3", "year", "indicator", "value", "unit"], "long")
     else:
         head, cols = _header(path, records, ["iso3", "year", *value_columns], "iso3/year")
+    absent = [d for d in dimensions if d not in cols]
+    if absent:
+        raise DataError(path, head.line, f"dimension column(s) {absent} not in the header {cols}")
     extra = [c for c in cols if c not in ("iso3", "year", "indicator", "value", "unit", *(value_columns or {}))]
     rows = []
     for rec in records:
         check_width(path, rec, len(cols))
         cell = dict(zip(cols, rec))
-        base = {"iso3": cell["iso3"].strip(), "year": _year(path, rec.line, "year", cell["year"], allow_blank=True)}
+        base = {"_line": rec.line, "iso3": parse_code(path, rec.line, "iso3", cell["iso3"]),
+                "year": _year(path, rec.line, "year", cell["year"], allow_period=True)}
         if base["year"] is pd.NA:
             base["period"] = cell["year"].strip()
         ext = {c: cell[c] for c in extra}
         if value_columns is None:
-            rows.append({**base, "indicator": indicator_name(cell["indicator"]),
+            ind = parse_code(path, rec.line, "indicator", cell["indicator"])
+            rows.append({**base, "indicator": indicator_name(ind),
                          "value": parse_number(path, rec.line, "value", cell["value"]),
-                         "unit": cell["unit"].strip(), "source_code": cell["indicator"].strip(), **ext})
+                         "unit": cell["unit"].strip(), "source_code": ind, **ext})
         else:
             for c, (name, unit) in value_columns.items():
                 rows.append({**base, "indicator": name, "unit": unit,
                              "value": parse_number(path, rec.line, c, cell[c]), **ext})
-    return _frame(rows, path, ["source_code", "period"])
-
+    return _frame(rows, path, ["source_code", "period"], dims=list(dimensions))

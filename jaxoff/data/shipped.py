@@ -121,7 +121,7 @@ _D = [
         "US manufacturing: share of firms exporting and export intensity of exporters, by NAICS-3",
         "J. Dingel, Trade Diversion blog, 2018-11-11 (tables from BJRS JEP 2007 Table 2 and JEL 2018 Table 1)",
         "Bernard, Jensen, Redding and Schott (2007, 2018)", "percent", "USA, 2002 and 2007", "see source",
-        "21ea63b96aacaccface568a2753b56b0886b8210f9dc6e3ee0a622287807fd25", read_long,
+        "21ea63b96aacaccface568a2753b56b0886b8210f9dc6e3ee0a622287807fd25", partial(read_long, dimensions=("naics",)),
         "2002 and 2007 are not a time series (different data sources).",
     ),
     Dataset(
@@ -211,6 +211,24 @@ def load(name: str, *, verify: bool = True) -> pd.DataFrame:
 
 
 # -- calibration targets -----------------------------------------------------------------------------
+def _rows(df: pd.DataFrame, indicators, year=None) -> pd.DataFrame:
+    """Rows of `df` for the given indicator(s) (and year); none at all is a `DataError`."""
+    indicators = [indicators] if isinstance(indicators, str) else list(indicators)
+    src = df.attrs.get("source_file", df.attrs.get("dataset", "data"))
+    have = sorted(df["indicator"].unique())
+    missing = [i for i in indicators if i not in have]
+    if len(missing) == len(indicators):
+        raise DataError(src, None, f"no indicator {' or '.join(map(repr, indicators))}; the file has {have}")
+    sel = df[df["indicator"].isin(indicators)]
+    if year is not None:
+        years = sorted(int(y) for y in sel["year"].dropna().unique())
+        sel = sel[sel["year"] == year]
+        if sel.empty:
+            raise DataError(src, None, f"no {'/'.join(indicators)} rows for year {year}; years present: "
+                                       f"{years[0]}-{years[-1]}" if years else f"no {'/'.join(indicators)} rows with a year")
+    return sel
+
+
 def fva_share_exports(year: int = 2009, oecd_only: bool = True) -> pd.DataFrame:
     """Foreign value-added share of gross exports (percent) from the TiVA May 2013 country notes.
 
@@ -222,8 +240,7 @@ def fva_share_exports(year: int = 2009, oecd_only: bool = True) -> pd.DataFrame:
 
     **Returns:** a frame indexed by iso3 with `fva_share_exports` (percent), `derived`, `qualifier`.
     """
-    df = load("tiva2013_country_notes")
-    df = df[df["year"] == year]
+    df = _rows(load("tiva2013_country_notes"), ["fva_share_exports", "dva_share_exports"], year)
     if oecd_only:
         df = df[df["iso3"].isin(OECD38)]
     out = {}
@@ -245,8 +262,9 @@ def exports_pct_gdp(year: int, source: str = "worldbank_exports_2023") -> pd.Ser
     **Arguments:** `year`; `source`: `"worldbank_exports_2023"` (1960-2022, vintage 2023-12-18) or
     `"wdi_exports_imports"` (2010-2024, vintage 2026-02).
     """
-    df = load(source)
-    df = df[(df["indicator"] == "exports_pct_gdp") & (df["year"] == year)]
+    if source not in ("worldbank_exports_2023", "wdi_exports_imports"):
+        raise KeyError(f"source must be 'worldbank_exports_2023' or 'wdi_exports_imports', got {source!r}")
+    df = _rows(load(source), "exports_pct_gdp", year)
     s = df.set_index("iso3")["value"].dropna()
     s.name = "exports_pct_gdp"
     return s.sort_index()
@@ -254,7 +272,7 @@ def exports_pct_gdp(year: int, source: str = "worldbank_exports_2023") -> pd.Ser
 
 def relative_earnings_tertiary(oecd_only: bool = True) -> pd.Series:
     """Relative earnings of tertiary vs upper-secondary educated adults (EAG 2017; index, upper secondary = 100)."""
-    df = load("eag2017_relative_earnings")
+    df = _rows(load("eag2017_relative_earnings"), "relative_earnings_tertiary_upper_secondary")
     if oecd_only:
         df = df[df["iso3"].isin(OECD38)]
     s = df.set_index("iso3")["value"]
