@@ -20,13 +20,16 @@ value-added decomposition of gross exports):
   ``sum_{i in c} FVA[i] / sum_{i in c} E[i]``
 * imported-input share of user ``j``: ``sum_{i not in c(j)} Z[i, j] / sum_i Z[i, j]``
 
-Every function is pure ``jax.numpy``: it can be jitted, vmapped over a stack of tables (e.g. years)
-and differentiated with respect to the flows. Divisions by zero output use the double-``where``
+Every function is pure ``jax.numpy`` and jitted (``n_countries`` and ``by_sector`` are static): it can
+be vmapped over a stack of tables (e.g. years) and differentiated with respect to the flows. Divisions by zero output use the double-``where``
 pattern, so gradients stay finite; shares whose denominator is zero (a country with no exports, a
 sector with no inputs) are NaN, never a made-up number.
 """
 from __future__ import annotations
 
+from functools import partial
+
+import jax
 import jax.numpy as jnp
 
 __all__ = [
@@ -64,6 +67,7 @@ def country_index(n_countries: int, n_sectors: int):
     return jnp.repeat(jnp.arange(int(n_countries)), int(n_sectors))
 
 
+@jax.jit
 def technical_coefficients(Z, X):
     """Input coefficients ``A = Z / X`` (column-wise), with ``A[:, j] = 0`` where ``X[j] = 0``.
 
@@ -79,6 +83,7 @@ def technical_coefficients(Z, X):
     return _safe_divide(Z, X[None, :])
 
 
+@jax.jit
 def leontief_inverse(A):
     """Leontief inverse ``L = (I - A)^-1`` (by an LU solve against the identity).
 
@@ -96,6 +101,7 @@ def leontief_inverse(A):
     return jnp.linalg.solve(eye - A, eye)
 
 
+@jax.jit
 def value_added_coefficients(Z, X):
     """Value added per unit of gross output, ``v[j] = 1 - sum_i Z[i, j] / X[j]``.
 
@@ -111,6 +117,7 @@ def value_added_coefficients(Z, X):
     return jnp.where(X != 0, 1.0 - A.sum(axis=0), 0.0)
 
 
+@partial(jax.jit, static_argnames=("n_countries",))
 def gross_exports(Z, F, n_countries: int):
     """Gross exports of every (country, sector): sales of intermediates and final goods abroad.
 
@@ -135,6 +142,7 @@ def gross_exports(Z, F, n_countries: int):
     return (Z * foreign_col).sum(axis=1) + (F * foreign_dest).sum(axis=1)
 
 
+@partial(jax.jit, static_argnames=("n_countries",))
 def value_added_origin(Z, X, n_countries: int, va=None):
     """Value-added content of one unit of each (country, sector)'s output, by country of origin.
 
@@ -166,6 +174,7 @@ def value_added_origin(Z, X, n_countries: int, va=None):
     return jnp.linalg.solve((eye - A).T, V.T).T                     # V L
 
 
+@partial(jax.jit, static_argnames=("n_countries", "by_sector"))
 def fva_share_of_gross_exports(Z, F, X, n_countries: int, *, by_sector: bool = False, va=None):
     """Foreign value-added share of gross exports (TiVA's EXGR_FVASH concept), as a fraction.
 
@@ -201,6 +210,7 @@ def fva_share_of_gross_exports(Z, F, X, n_countries: int, *, by_sector: bool = F
     return share, sector
 
 
+@partial(jax.jit, static_argnames=("n_countries",))
 def imported_input_shares(Z, n_countries: int):
     """Share of imported inputs in each (country, sector)'s intermediate purchases.
 
