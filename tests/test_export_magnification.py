@@ -1,4 +1,4 @@
-"""Kleinert and Zorell (2012), export magnification: sub-models SM-A..SM-F.
+"""Kleinert and Zorell (2012), export magnification: sub-models SM-A..SM-L (G..L: A.3 violated).
 
 Oracles: the spec's reference numbers (section 9.3-9.5, computed by the spec author three ways), its
 Pareto closed forms (section 7.3, re-implemented here in NumPy), the comparative-statics formulas and
@@ -205,7 +205,8 @@ def test_wrong_submodel_and_distribution_errors():
         em.SUBMODELS["SM-A"](pareto_k=1.5)
     with pytest.raises(jo.ParameterError, match="ln_s > 0"):
         em.SUBMODELS["SM-A"](distribution="lognormal", ln_s=-0.1)
-    assert set(em.SUBMODELS) == {"SM-A", "SM-B", "SM-C", "SM-D", "SM-E", "SM-F"}
+    assert set(em.SUBMODELS) == {"SM-A", "SM-B", "SM-C", "SM-D", "SM-E", "SM-F",
+                                 "SM-G", "SM-H", "SM-I", "SM-J", "SM-K", "SM-L"}  # G..L: A.3 violated
 
 
 # -- 3. comparative statics over parameter boxes (spec section 8), one compile per sub-model ------------

@@ -102,6 +102,7 @@ class _Economy(Model):
     strategies: ClassVar[tuple[str, ...]] = ()  # by increasing productivity
     thresholds: ClassVar[tuple[str, ...]] = ()  # unknown where each strategy starts
     workbench_specialized: ClassVar[bool] = False
+    requires_A3: ClassVar[bool] = True  # SM-A..SM-F assume A.3; SM-G..SM-L assume it fails (paper Sec. 4.2)
 
     # -- block 0: wages and prices (paper eq. 4-6; spec 5.2) ----------------------------------------
     def rho(self):
@@ -180,8 +181,12 @@ class _Economy(Model):
             "f_p > 0": self.f_p > 0, "f_I > 0": self.f_I > 0, "f_ex > 0": self.f_ex > 0, "f_e > 0": self.f_e > 0,
             "A_Y > 0": self.A_Y > 0, "A_I > 0": self.A_I > 0, "A_Yw > 0": self.A_Yw > 0, "A_Iw > 0": self.A_Iw > 0,
             "L > 0": self.L > 0, "L_w > 0": self.L_w > 0,
-            "A.3: f_ex*tau^(sigma-1) > f_p + f_I": self.f_ex * self.tau ** (self.sigma - 1) > self.f_p + self.f_I,
         }
+        a3 = self.f_ex * self.tau ** (self.sigma - 1) > self.f_p + self.f_I
+        if self.requires_A3:
+            rules[RULE_A3] = a3
+        else:
+            rules[RULE_A3_FAILS] = ~a3
         if self.distribution in ("pareto", "truncated_pareto"):
             rules["pareto_b > 0"] = self.pareto_b > 0
         if self.distribution == "pareto":
@@ -454,20 +459,50 @@ RULE_A2_LOW = (f"A.2: q > p1_tilde = (f_p/(f_p + f_I))^(1/(alpha*(sigma-1))) wit
                "(else all firms offshore: regime E, SM-E)")
 RULE_A2_HIGH = (f"A.2: q < p2_tilde = (1 - f_I/(f_ex*tau^(sigma-1)))^(1/(alpha*(sigma-1))) with {_Q} "
                 "(else the marginal exporter does not offshore: regime C or B)")
+RULE_A3 = "A.3: f_ex*tau^(sigma-1) > f_p + f_I"
+RULE_A3_FAILS = ("A.3 violated: f_ex*tau^(sigma-1) <= f_p + f_I (paper Sec. 4.2; where A.3 holds use "
+                 "SM-A..SM-E, see submodel_for)")
+RULE_SOME_DOMESTIC = ("f_ex*tau^(sigma-1) > f_p (the least productive survivors do not export; "
+                      "else every survivor exports: SM-H, SM-I or SM-L)")
+RULE_ALL_EXPORT = ("f_ex*tau^(sigma-1) <= f_p (every survivor exports; else SM-G, SM-J, SM-I or SM-K)")
 
 
 def _regime_conditions(m, pr=None):
-    """Parameter-only regime tests (spec 5.3 table), as named booleans."""
+    """Parameter-only regime tests (spec 5.3 table; SM-G..SM-L: the envelope when A.3 fails), as named
+    booleans. With a = f_ex tau^(sigma-1)/f_p, t = n tau^(1-sigma), Q = 1/(1 - phat), the profit lines
+    of section 5.3 cross at x = (phi/phi_0)^(sigma-1) equal to: D|DX a; DX|DXO f_I/(f_p (1+t)(Q-1));
+    D|DXO (f_I + n f_ex)/(f_p ((1+t)Q - 1)); 0|DX (1 + a t)/(1+t). The edges below are these crossings
+    rewritten as bounds on phat (derivation: `OnlyExportersOffshoreA3`, SM-G)."""
     pr = m.prices() if pr is None else pr
     s1 = m.sigma - 1.0
     phat, q = pr["phat"], pr["q"]
     fI = m.f_I
-    b_edge = fI / (fI + m.f_ex * (m.tau ** s1 + m.n))
-    c_edge = fI / (m.f_ex * m.tau ** s1)
+    fx = m.f_ex * m.tau ** s1  # f_ex tau^(sigma-1): fixed cost of exporting per unit of export gain
+    nfex = m.n * m.f_ex
+    b_edge = fI / (fI + m.f_ex * (m.tau ** s1 + m.n))  # DX|DXO crossing = D|DX crossing
+    c_edge = fI / fx
     e_edge = fI / (m.f_p + fI)
-    return {"A1": q < 1, "E": (q < 1) & (phat >= e_edge), "A_low": phat < e_edge, "A_high": phat > c_edge,
-            "B": (q < 1) & (phat < b_edge), "C": (q < 1) & (phat >= b_edge) & (phat <= c_edge),
-            "A3": m.f_ex * m.tau ** s1 > m.f_p + m.f_I}
+    h_edge = fI / (fI + m.f_p + nfex)  # DX|DXO crossing = 0|DX crossing (every survivor exports)
+    j_edge = 1.0 - m.f_p * (1.0 + m.t()) / (m.f_p + fI + nfex)  # D|DXO crossing = 0|D crossing (x = 1)
+    A1, A3, allx = q < 1, fx > m.f_p + fI, fx <= m.f_p
+    v = A1 & ~A3  # offshoring happens and A.3 fails
+    return {"A1": A1, "E": A1 & (phat >= e_edge), "A_low": phat < e_edge, "A_high": phat > c_edge,
+            "B": A1 & (phat < b_edge), "C": A1 & (phat >= b_edge) & (phat <= c_edge), "A3": A3,
+            "all_export": allx,
+            "G": v & ~allx & (phat < b_edge),
+            "J": v & ~allx & (phat >= b_edge) & (phat < j_edge),
+            "I": v & jnp.where(allx, phat >= h_edge, (phat >= b_edge) & (phat >= j_edge)),
+            "H": v & allx & (phat < h_edge),
+            "K": ~A1 & ~A3 & ~allx, "L": ~A1 & allx,
+            "b_edge": b_edge, "h_edge": h_edge, "j_edge": j_edge}
+
+
+def _index_from_conditions(c):
+    """Regime index (position in REGIME_LETTERS) from `_regime_conditions`; -1 if none (NaN input)."""
+    held = jnp.where(~c["A1"], 3, jnp.where(c["E"], 4, jnp.where(c["B"], 1, jnp.where(c["C"], 2, 0))))
+    fails = jnp.where(c["G"], 5, jnp.where(c["H"], 6, jnp.where(c["I"], 7, jnp.where(
+        c["J"], 8, jnp.where(c["K"], 9, jnp.where(c["L"], 10, -1))))))
+    return jnp.where(c["A3"], held, fails).astype(jnp.int32)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -656,6 +691,240 @@ class WorkbenchSpecialized(Baseline):
                 "p_w > A_Yw/A_Iw (W fully specialized; else SM-A)": u["p_w"] > self.A_Yw / self.A_Iw}
 
 
+# ---------------------------------------------------------------------------------------------------
+# Sub-models with A.3 violated (paper Sec. 4.2): SM-G..SM-L
+# ---------------------------------------------------------------------------------------------------
+_LOG_T = lambda m: jnp.log1p(m.t())  # noqa: E731 - ln(1 + n tau^(1-sigma))
+
+
+class OnlyExportersOffshoreA3(OnlyExportersOffshore):
+    """SM-G: A.3 violated (paper Sec. 4.2): domestic < exporter < exporter-and-offshorer.
+
+    Derivation (the four strategies' profit envelope, spec 5.3). With x = (phi/phi_0)^(sigma-1),
+    a = f_ex tau^(sigma-1)/f_p, t = n tau^(1-sigma) and Q = q^(-alpha(sigma-1)) = 1/(1 - phat), profits in
+    units of w f_p are
+
+        D: x - 1      DO: Q x - 1 - f_I/f_p      DX: (1+t) x - 1 - a t      DXO: (1+t) Q x - 1 - f_I/f_p - a t.
+
+    DXO - DO = t (Q x - a) >= 0 iff x >= a/Q, while DO pays (DO >= 0) only for x >= (1 + f_I/f_p)/Q. When
+    A.3 fails (f_ex tau^(sigma-1) <= f_p + f_I, i.e. a <= 1 + f_I/f_p) the second bound is above the first:
+    wherever offshoring alone pays, offshoring and exporting pays more. So offshore-only is never chosen
+    and every offshorer exports ("only exporting firms offshore"). The envelope max(0, D, DX, DXO) has
+    slopes 0 < 1 < 1+t < (1+t)Q, and a firm climbs through a subset of these lines in this order. The lines
+    cross at x = 1 (0|D), a (D|DX), x_o = f_I/(f_p (1+t)(Q-1)) (DX|DXO), x_j = (f_I + n f_ex)/(f_p((1+t)Q - 1))
+    (D|DXO) and x_s = (1 + a t)/(1+t) (0|DX). Hence, for q < 1:
+
+        a > 1, a < x_o  <=>  phat < f_I/(f_I + f_ex (tau^(sigma-1) + n))        D < DX < DXO   SM-G (here)
+        a > 1, a >= x_o, x_j > 1  <=>  phat < 1 - f_p(1+t)/(f_p + f_I + n f_ex) D < DXO        SM-J
+        a <= 1, x_s < x_o  <=>  phat < f_I/(f_I + f_p + n f_ex)                 DX < DXO       SM-H
+        otherwise (x_j <= 1, or a <= 1 and x_s >= x_o)                          DXO            SM-I
+
+    and for q >= 1 (nobody offshores) D < DX if a > 1 (SM-K), DX alone if a <= 1 (SM-L). At every threshold
+    a fixed cost F_c starts and the revenue multiplier rises by Delta_c, so phi_c = lambda_c phi_0 with
+    lambda_c^(sigma-1) = F_c/(f_p Delta_c). The rest of the system (free entry F3, zero cutoff profit F4
+    that defines phi_0, price index F5, labor block F6-F11) is the common one, written on the strategy list.
+
+    Here (SM-G) the steps are (f_p, 1), (n f_ex, t) and (f_I, (1+t)(Q-1)): the same equations as SM-B,
+
+        lambda_ex  = tau (f_ex/f_p)^(1/(sigma-1))                                   (F2B)
+        lambda_off = q^alpha (f_I/(f_p phat (1+t)))^(1/(sigma-1))                    (F1B)
+
+    so phi_ex moves with phi_0 only: d ln phi_ex/d ln tau_I = d ln phi_0/d ln tau_I = -alpha s_off < 0. A
+    lower tau_I (or f_I) raises the export cutoff, as the paper states for this case: the marginal exporter
+    sources at home, gains nothing from cheaper offshoring and only meets tougher competition.
+    """
+
+    spec_id: ClassVar[str] = "SM-G"
+    description: ClassVar[str] = ("A.3-violated regime of paper Sec. 4.2: domestic < export < export-and-offshore "
+                                  "(only exporters offshore)")
+    regime_name: ClassVar[str] = "G"
+    requires_A3: ClassVar[bool] = False
+    tau_I: float = 1.6  # default inside this regime: f_I = 2.5 violates A.3 (f_ex tau^2 = 3.24 < 3.5)
+    f_I: float = 2.5
+
+    def domain(self):
+        c = _regime_conditions(self)
+        return {**_Economy.domain(self), RULE_A1: c["A1"], RULE_SOME_DOMESTIC: ~c["all_export"],
+                f"regime G: phat < f_I/(f_I + f_ex*(tau^(sigma-1) + n)) with {_PHAT}, {_Q} "
+                "(the marginal exporter sources at home; else SM-J or SM-I)": c["G"]}
+
+
+class AllExportSomeOffshore(_Economy):
+    """SM-H: A.3-violated regime of paper Sec. 4.2 in which every surviving firm exports: exporter <
+    exporter-and-offshorer.
+
+    Derivation (see SM-G for the envelope): when f_ex tau^(sigma-1) <= f_p (a <= 1, which implies that A.3
+    fails) the export line DX breaks even at x_s = (1 + a t)/(1+t) <= 1, where it already beats D, so no
+    survivor is domestic only. Offshoring is added at x_o = f_I/(f_p (1+t)(Q-1)) > x_s, i.e.
+    phat < f_I/(f_I + f_p + n f_ex). Steps: (f_p + n f_ex, 1+t) at phi_s, (f_I, (1+t)(Q-1)) at phi_off:
+
+        lambda_s   = ((f_p + n f_ex)/(f_p (1+t)))^(1/(sigma-1))        (<= 1: phi_0 is a virtual cutoff)
+        lambda_off = q^alpha (f_I/(f_p phat (1+t)))^(1/(sigma-1))
+
+    phi_s is both the survival and the export cutoff; d ln phi_s/d ln tau_I = -alpha s_off < 0 (a lower
+    tau_I raises it, as in SM-G: the marginal exporter does not offshore).
+    """
+
+    spec_id: ClassVar[str] = "SM-H"
+    description: ClassVar[str] = ("A.3-violated regime of paper Sec. 4.2, every survivor exports: "
+                                  "export < export-and-offshore")
+    regime_name: ClassVar[str] = "H"
+    requires_A3: ClassVar[bool] = False
+    f_ex: float = 0.25  # default inside this regime: f_ex tau^2 = 0.81 < f_p, every survivor exports
+    tau_I: float = 1.7
+    strategies: ClassVar[tuple[str, ...]] = ("DX", "DXO")
+    thresholds: ClassVar[tuple[str, ...]] = ("phi_s", "phi_off")
+    unknowns: ClassVar[dict] = {"phi_0": Positive(), "phi_s": Positive(), "phi_off": Positive(),
+                                "M_e": Positive(), "P_X": Positive(), **_LABOR}
+
+    def domain(self):
+        c = _regime_conditions(self)
+        return {**_Economy.domain(self), RULE_A1: c["A1"], RULE_ALL_EXPORT: c["all_export"],
+                f"regime H: phat < f_I/(f_I + f_p + n*f_ex) with {_PHAT}, {_Q} "
+                "(the least productive exporters source at home; else SM-I)": c["H"]}
+
+    def cutoff_residuals(self, u, pr):
+        s1 = self.sigma - 1.0
+        u0 = jnp.log(u["phi_0"])
+        ln_phat = _ln_phat(pr["ln_q"], self.alpha * s1)
+        return {
+            "survival_indifference": (jnp.log(u["phi_s"]) - u0 - (jnp.log(self.f_p + self.n * self.f_ex)
+                                                                   - jnp.log(self.f_p) - _LOG_T(self)) / s1),
+            "offshoring_indifference": (jnp.log(u["phi_off"]) - u0 - self.alpha * pr["ln_q"]
+                                        - (jnp.log(self.f_I) - jnp.log(self.f_p) - ln_phat - _LOG_T(self)) / s1),
+        }
+
+    def regime(self, u):
+        return {**super().regime(u), "every survivor exports: phi_s <= phi_0": u["phi_s"] <= u["phi_0"]}
+
+
+class AllExportAllOffshore(_Economy):
+    """SM-I: A.3-violated regime of paper Sec. 4.2 in which every surviving firm exports and offshores.
+
+    Derivation (see SM-G for the envelope): the DXO line breaks even at x_0 = (1 + f_I/f_p + a t)/((1+t)Q)
+    before D does (x_0 <= 1 <=> x_j <= 1 <=> phat >= 1 - f_p(1+t)/(f_p + f_I + n f_ex)) and before DX takes
+    over (when a <= 1: phat >= f_I/(f_I + f_p + n f_ex)). One step (f_p + f_I + n f_ex, (1+t)Q) at phi_s:
+
+        lambda_s = q^alpha ((f_p + f_I + n f_ex)/(f_p (1+t)))^(1/(sigma-1))      (<= 1: phi_0 is virtual)
+
+    As in SM-E (all firms offshore under A.3), s_off = 1 and the firm margins do not depend on tau_I:
+    d ln phi_s/d ln tau_I = alpha - alpha s_off = 0; only prices move (d ln W/d ln tau_I = -alpha beta).
+    """
+
+    spec_id: ClassVar[str] = "SM-I"
+    description: ClassVar[str] = ("A.3-violated regime of paper Sec. 4.2, every survivor exports and offshores")
+    regime_name: ClassVar[str] = "I"
+    requires_A3: ClassVar[bool] = False
+    f_ex: float = 0.25  # default inside this regime (phat = 0.235 >= f_I/(f_I + f_p + n f_ex) = 0.2)
+    strategies: ClassVar[tuple[str, ...]] = ("DXO",)
+    thresholds: ClassVar[tuple[str, ...]] = ("phi_s",)
+    unknowns: ClassVar[dict] = {"phi_0": Positive(), "phi_s": Positive(), "M_e": Positive(), "P_X": Positive(),
+                                **{k: v for k, v in _LABOR.items() if k != "L_I"}}
+
+    def domain(self):
+        c = _regime_conditions(self)
+        return {**_Economy.domain(self), RULE_A1: c["A1"],
+                f"regime I: every survivor exports and offshores: phat >= f_I/(f_I + f_p + n*f_ex) if "
+                f"f_ex*tau^(sigma-1) <= f_p, else phat >= 1 - f_p*(1 + n*tau^(1-sigma))/(f_p + f_I + n*f_ex); "
+                f"with {_PHAT}, {_Q}": c["I"]}
+
+    def cutoff_residuals(self, u, pr):
+        s1 = self.sigma - 1.0
+        F = self.f_p + self.f_I + self.n * self.f_ex
+        return {"survival_indifference": (jnp.log(u["phi_s"]) - jnp.log(u["phi_0"]) - self.alpha * pr["ln_q"]
+                                          - (jnp.log(F) - jnp.log(self.f_p) - _LOG_T(self)) / s1)}
+
+    def regime(self, u):
+        return {**super().regime(u), "every survivor exports: phi_s <= phi_0": u["phi_s"] <= u["phi_0"]}
+
+
+class JointThresholdA3(JointThreshold):
+    """SM-J: A.3-violated regime of paper Sec. 4.2 with a joint threshold: domestic < export-and-offshore.
+
+    Derivation (see SM-G for the envelope): f_ex tau^(sigma-1) > f_p, but DX|DXO comes before D|DX
+    (phat >= f_I/(f_I + f_ex(tau^(sigma-1) + n))), so DX is skipped; D still breaks even first
+    (x_j > 1 <=> phat < 1 - f_p(1+t)/(f_p + f_I + n f_ex)). Steps (f_p, 1) and (f_I + n f_ex, (1+t)Q - 1):
+
+        lambda_j = ((f_I + n f_ex)/(f_p ((1+t)Q - 1)))^(1/(sigma-1))              (F1C)
+
+    the same equations as SM-C. Here the marginal exporter offshores, so a lower tau_I LOWERS the export
+    cutoff (d ln phi_j/d ln tau_I = alpha/(1 - 1/((1+t)Q)) - alpha s_off > 0), unlike SM-G and SM-H.
+    """
+
+    spec_id: ClassVar[str] = "SM-J"
+    description: ClassVar[str] = ("A.3-violated regime of paper Sec. 4.2, joint threshold: domestic < "
+                                  "export-and-offshore")
+    regime_name: ClassVar[str] = "J"
+    requires_A3: ClassVar[bool] = False
+    tau_I: float = 1.5  # default inside this regime (f_I = 2.5 violates A.3)
+    f_I: float = 2.5
+
+    def domain(self):
+        c = _regime_conditions(self)
+        return {**_Economy.domain(self), RULE_A1: c["A1"], RULE_SOME_DOMESTIC: ~c["all_export"],
+                f"regime J: f_I/(f_I + f_ex*(tau^(sigma-1) + n)) <= phat < 1 - f_p*(1 + n*tau^(1-sigma))/"
+                f"(f_p + f_I + n*f_ex) with {_PHAT}, {_Q} (joint threshold; else SM-G or SM-I)": c["J"]}
+
+
+class NoOffshoringA3(NoOffshoring):
+    """SM-K: no offshoring (q >= 1) with A.3 violated: domestic < exporter (Melitz).
+
+    Derivation: Q <= 1, so DO and DXO are dominated by D and DX; with f_ex tau^(sigma-1) > f_p the export
+    step (n f_ex, t) lies above survival (f_p, 1): lambda_ex = tau (f_ex/f_p)^(1/(sigma-1)) > 1. The same
+    equations as SM-D; A.3 only matters once firms offshore, so SM-K is SM-D on the A.3-violated side
+    (tau_I and f_I are locally irrelevant).
+    """
+
+    spec_id: ClassVar[str] = "SM-K"
+    description: ClassVar[str] = "A.3-violated regime of paper Sec. 4.2 without offshoring (q >= 1): domestic < export"
+    regime_name: ClassVar[str] = "K"
+    requires_A3: ClassVar[bool] = False
+    f_I: float = 2.5  # default inside this regime (tau_I = 2.1: q = 1.05)
+
+    def domain(self):
+        c = _regime_conditions(self)
+        return {**_Economy.domain(self), f"q >= 1 with {_Q} (A.1 fails: no offshoring)": ~c["A1"],
+                RULE_SOME_DOMESTIC: ~c["all_export"]}
+
+
+class AllExportNoOffshoring(_Economy):
+    """SM-L: no offshoring (q >= 1) and every surviving firm exports (f_ex tau^(sigma-1) <= f_p; A.3 fails).
+
+    Derivation: DO and DXO are dominated (Q <= 1); DX breaks even at x_s = (1 + a t)/(1+t) <= 1, where it
+    beats D. One step (f_p + n f_ex, 1+t) at phi_s:
+
+        lambda_s = ((f_p + n f_ex)/(f_p (1+t)))^(1/(sigma-1))            (<= 1: phi_0 is virtual)
+
+    tau_I and f_I are locally irrelevant.
+    """
+
+    spec_id: ClassVar[str] = "SM-L"
+    description: ClassVar[str] = ("A.3-violated regime of paper Sec. 4.2 without offshoring (q >= 1), every "
+                                  "survivor exports")
+    regime_name: ClassVar[str] = "L"
+    requires_A3: ClassVar[bool] = False
+    f_ex: float = 0.25  # default inside this regime: f_ex tau^2 = 0.81 < f_p
+    tau_I: float = 2.1  # q = 1.05
+    strategies: ClassVar[tuple[str, ...]] = ("DX",)
+    thresholds: ClassVar[tuple[str, ...]] = ("phi_s",)
+    unknowns: ClassVar[dict] = {"phi_0": Positive(), "phi_s": Positive(), "M_e": Positive(), "P_X": Positive(),
+                                **{k: v for k, v in _LABOR.items() if k != "L_Iw"}}
+
+    def domain(self):
+        c = _regime_conditions(self)
+        return {**_Economy.domain(self), f"q >= 1 with {_Q} (A.1 fails: no offshoring)": ~c["A1"],
+                RULE_ALL_EXPORT: c["all_export"]}
+
+    def cutoff_residuals(self, u, pr):
+        s1 = self.sigma - 1.0
+        return {"survival_indifference": (jnp.log(u["phi_s"]) - jnp.log(u["phi_0"])
+                                          - (jnp.log(self.f_p + self.n * self.f_ex) - jnp.log(self.f_p)
+                                             - _LOG_T(self)) / s1)}
+
+    def regime(self, u):
+        return {**super().regime(u), "every survivor exports: phi_s <= phi_0": u["phi_s"] <= u["phi_0"]}
+
+
 SUBMODELS = {
     "SM-A": Baseline,
     "SM-B": OnlyExportersOffshore,
@@ -663,6 +932,13 @@ SUBMODELS = {
     "SM-D": NoOffshoring,
     "SM-E": UniversalOffshoring,
     "SM-F": WorkbenchSpecialized,
+    # A.3 violated (paper Sec. 4.2): offshore-only is never chosen, every offshorer exports
+    "SM-G": OnlyExportersOffshoreA3,
+    "SM-H": AllExportSomeOffshore,
+    "SM-I": AllExportAllOffshore,
+    "SM-J": JointThresholdA3,
+    "SM-K": NoOffshoringA3,
+    "SM-L": AllExportNoOffshoring,
 }
 
 REGIMES = {
@@ -677,8 +953,24 @@ REGIMES = {
           "description": "domestic < export (no offshoring; A.1 fails)"},
     "E": {"submodel": "SM-E", "strategies": UniversalOffshoring.strategies, "ordering": "phi_s < phi_ex",
           "description": "offshore < offshore-and-export (all firms offshore; A.2 lower bound fails)"},
+    # A.3 violated (paper Sec. 4.2)
+    "G": {"submodel": "SM-G", "strategies": OnlyExportersOffshoreA3.strategies,
+          "ordering": "phi_0 < phi_ex < phi_off",
+          "description": "domestic < export (domestic inputs) < offshore-and-export (A.3 violated: only "
+                         "exporters offshore)"},
+    "H": {"submodel": "SM-H", "strategies": AllExportSomeOffshore.strategies, "ordering": "phi_s < phi_off",
+          "description": "export (domestic inputs) < offshore-and-export (A.3 violated: every survivor exports)"},
+    "I": {"submodel": "SM-I", "strategies": AllExportAllOffshore.strategies, "ordering": "phi_s",
+          "description": "offshore-and-export only (A.3 violated: every survivor exports and offshores)"},
+    "J": {"submodel": "SM-J", "strategies": JointThresholdA3.strategies, "ordering": "phi_0 < phi_j",
+          "description": "domestic < offshore-and-export (A.3 violated: joint threshold)"},
+    "K": {"submodel": "SM-K", "strategies": NoOffshoringA3.strategies, "ordering": "phi_0 < phi_ex",
+          "description": "domestic < export (no offshoring; A.1 and A.3 fail)"},
+    "L": {"submodel": "SM-L", "strategies": AllExportNoOffshoring.strategies, "ordering": "phi_s",
+          "description": "export only (no offshoring; every survivor exports; A.1 and A.3 fail)"},
 }
-REGIME_LETTERS = ("A", "B", "C", "D", "E", "")  # index -1 (A.3 fails) maps to ""
+# regime_index -> letter; index -1 (non-finite parameters) maps to ""
+REGIME_LETTERS = ("A", "B", "C", "D", "E", "G", "H", "I", "J", "K", "L", "")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -696,7 +988,8 @@ def _probe(params: dict) -> _Economy:
 
 
 def regime_index(model):
-    """The firm regime implied by the parameters (spec 5.3), traceable: 0..4 for A..E, -1 if A.3 fails.
+    """The firm regime implied by the parameters (spec 5.3), traceable: 0..4 for A..E (A.3 holds),
+    5..10 for G..L (A.3 fails, paper Sec. 4.2), -1 only for non-finite parameters.
 
     For SM-F the workbench price is endogenous; this uses the interior p_w = A_Yw/A_Iw (see
     `firm_ordering(model, sol)` for the solved regime).
@@ -707,9 +1000,7 @@ def regime_index(model):
     **Returns:** an int32 array (batched if the parameters are); `REGIME_LETTERS[i]` is the letter.
     """
     model = _probe(model) if isinstance(model, dict) else model
-    c = _regime_conditions(model, model.prices({"p_w": model.A_Yw / model.A_Iw}))
-    idx = jnp.where(~c["A1"], 3, jnp.where(c["E"], 4, jnp.where(c["B"], 1, jnp.where(c["C"], 2, 0))))
-    return jnp.where(c["A3"], idx, -1).astype(jnp.int32)
+    return _index_from_conditions(_regime_conditions(model, model.prices({"p_w": model.A_Yw / model.A_Iw})))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -752,16 +1043,12 @@ def firm_ordering(model: _Economy, sol=None) -> FirmOrdering:
         if sol is None or not np.isfinite(np.asarray(sol.unknowns["p_w"])):
             sol = solve(model, mask=False)  # a masked solution has no p_w to read
         pr = model.prices(sol.unknowns)
-        c = _regime_conditions(model, pr)
-        idx = 3 if not bool(c["A1"]) else 4 if bool(c["E"]) else 1 if bool(c["B"]) else 2 if bool(c["C"]) else 0
-        if not bool(c["A3"]):
-            idx = -1
+        idx = int(np.asarray(_index_from_conditions(_regime_conditions(model, pr))))
     else:
         pr = model.prices()
         idx = int(np.asarray(regime_index(model)))
     if idx < 0:
-        raise ParameterError(f"{model.label()}: A.3: f_ex*tau^(sigma-1) > f_p + f_I fails; the spec covers "
-                             "no regime in which all survivors export.")
+        raise ParameterError(f"{model.label()}: no firm regime at these parameters (non-finite values?).")
     letter = REGIME_LETTERS[idx]
     info = REGIMES[letter]
     own = model.regime_name if model.regime_name != "F" else "A"
@@ -779,11 +1066,12 @@ def submodel_for(**params):
 
     **Arguments:** parameter values by name (others at the spec defaults).
 
-    **Returns:** one of `SUBMODELS` (never SM-F; check `sol.regime` for the workbench interior).
+    **Returns:** one of `SUBMODELS` (never SM-F; check `sol.regime` for the workbench interior): SM-A..SM-E
+    when A.3 (f_ex tau^(sigma-1) > f_p + f_I) holds, SM-G..SM-L when it fails (paper Sec. 4.2).
     """
     idx = int(np.asarray(regime_index(params)))
     if idx < 0:
-        raise ParameterError("A.3: f_ex*tau^(sigma-1) > f_p + f_I fails; no sub-model covers this case.")
+        raise ParameterError(f"no firm regime at parameters {params} (non-finite values?).")
     return SUBMODELS[REGIMES[REGIME_LETTERS[idx]]["submodel"]]
 
 
