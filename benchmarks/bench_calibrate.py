@@ -68,6 +68,7 @@ def main(argv=None):
 
     # many units at once under jax.vmap (calibrate_many with batch_size = n), inference included
     import pandas as pd
+
     from jaxoff.calibrate import calibrate_many
 
     table = pd.DataFrame(targets, index=[f"u{i}" for i in range(args.n)])
@@ -86,7 +87,7 @@ def main(argv=None):
 
         def resid(z):
             m = np.asarray(moments(jnp.asarray(np.exp(z))))
-            return np.where(np.isfinite(m), sw * (m - t), 1e3)
+            return np.where(np.isfinite(m), sw * (m - t), 1e3)  # noqa: B023 (called within this iteration)
 
         r = least_squares(resid, z0, method="lm", jac="2-point", xtol=1e-12, ftol=1e-12, gtol=1e-12)
         theirs.append(np.exp(r.x))

@@ -223,7 +223,8 @@ def main(argv=None):
                "| batched cold sweep (s) | max abs diff | converged warm / cold |",
                "|---|---:|---:|---:|---:|---:|---:|---|"]
         for spec, n, sw, sc, tc, ts, diff, cw, cc in cont_rows:
-            md.append(f"| {spec} | {n} | {sw:.2f} | {sc:.2f} | {tc:.3f} | {ts:.3f} | {diff:.1e} | {cw:.0%} / {cc:.0%} |")
+            md.append(f"| {spec} | {n} | {sw:.2f} | {sc:.2f} | {tc:.3f} | {ts:.3f} | {diff:.1e} "
+                      f"| {cw:.0%} / {cc:.0%} |")
     if full_line:
         md += ["", "## 1e6 points", "", full_line]
     if failures:

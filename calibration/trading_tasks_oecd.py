@@ -30,10 +30,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-import jaxoff as jo
 import jaxoff.data as jd
 from jaxoff.calibrate import calibrate_many
 from jaxoff.models.trading_tasks import SUBMODELS

@@ -66,7 +66,8 @@ def fig3():
         ax1.plot(s["x"], s["I_star"], color=col, lw=lw, ls="--", label="I*" if lw > 2 else None)
         ax1.plot(s["x"], s["J"], color=col, lw=lw, ls=":", label="J" if lw > 2 else None)
         ax2.plot(s["x"], s["w"], color=col, lw=lw)
-    ax1.set(ylim=(0, 1.05), ylabel="task thresholds", title="Fig. 3: high offshoring costs (beta = 2, theta = .8, sigma = 2)")
+    ax1.set(ylim=(0, 1.05), ylabel="task thresholds",
+            title="Fig. 3: high offshoring costs (beta = 2, theta = .8, sigma = 2)")
     ax1.legend(loc="upper center")
     ax2.set(ylim=(0, 3), xlabel="L = H = 2 - L* = 2 - H*", ylabel="w")
     fig.tight_layout()

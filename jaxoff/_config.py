@@ -44,7 +44,7 @@ def x64_enabled() -> bool:
 
     **Returns:** `True` if `jax_enable_x64` is on.
     """
-    return bool(jax.config.jax_enable_x64)
+    return bool(jax.config.jax_enable_x64)  # type: ignore[attr-defined]
 
 
 def require_x64(what: str = "jaxoff") -> None:
@@ -96,7 +96,7 @@ def enable_compilation_cache(path: str | os.PathLike | None = None, *, force: bo
     """
     if not force and not _env_flag("JAXOFF_COMPILATION_CACHE"):
         return None
-    current = jax.config.jax_compilation_cache_dir
+    current = jax.config.jax_compilation_cache_dir  # type: ignore[attr-defined]
     target = Path(path).expanduser() if path is not None else cache_dir()
     if current and Path(current) != target and path is None:
         return None  # the user configured JAX's cache: respect it

@@ -180,7 +180,7 @@ def _homogeneity(model: Model, sol, lam: float = 1.37) -> dict | None:
     for k in model.unknowns:
         factor = lam if k in spec["nominal"] else 1.0
         errs[k] = float(abs(np.asarray(s2[k]) - factor * np.asarray(sol[k])) / max(1.0, abs(float(sol[k]))))
-    worst = max(errs, key=errs.get)
+    worst = max(errs, key=lambda k: errs[k])
     return {"ok": errs[worst] < 1e-8, "lambda": lam, "worst": worst, "error": errs[worst]}
 
 

@@ -141,7 +141,7 @@ def test_dJ_is_minus_s_K_over_x():
     for dist in [Pareto(5.0, 1.0), Lognormal(0.0, 0.5), TruncatedPareto(1.5, 1.0, 8.0),
                  Lognormal(0.0, 0.5).as_density()]:
         for x in [1.3, 2.2]:
-            auto, explicit = jax.jit(lambda z: (jax.grad(lambda y: dist.J(y, s=s))(z), dist.dJ(z, s=s)))(x)
+            auto, explicit = jax.jit(lambda z: (jax.grad(lambda y: dist.J(y, s=s))(z), dist.dJ(z, s=s)))(x)  # noqa: B023
             assert f(explicit) == pytest.approx(f(auto), rel=1e-9)
 
 

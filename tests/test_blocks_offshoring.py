@@ -15,7 +15,12 @@ from hypothesis import strategies as st
 
 import jaxoff  # noqa: F401  (float64)
 from jaxoff.blocks import (
-    ExponentialSchedule, GeneralSchedule, LinearSchedule, PowerSchedule, Schedule, make_schedule,
+    ExponentialSchedule,
+    GeneralSchedule,
+    LinearSchedule,
+    PowerSchedule,
+    Schedule,
+    make_schedule,
 )
 
 HYP = settings(max_examples=int(os.environ.get("JAXOFF_HYPOTHESIS_EXAMPLES", "20")), deadline=None)

@@ -180,7 +180,8 @@ def test_log_slopes_order_paper_5():
     z = jnp.linspace(0.0, 5.0, 7)
     for cls in (sk.ExponentialProductivity, sk.PowerProductivity):
         m, l_, h = cls(0.1), cls(0.45), cls(0.55)
-        assert np.all(np.asarray(m.log_slope(z) < l_.log_slope(z))) and np.all(np.asarray(l_.log_slope(z) < h.log_slope(z)))
+        assert np.all(np.asarray(m.log_slope(z) < l_.log_slope(z)))
+        assert np.all(np.asarray(l_.log_slope(z) < h.log_slope(z)))
         ad = jax.vmap(jax.grad(h.log_phi))(z)
         np.testing.assert_allclose(np.asarray(h.log_slope(z)), np.asarray(ad), rtol=1e-13)
         assert float(h.phi(0.0)) == 1.0
@@ -189,7 +190,8 @@ def test_log_slopes_order_paper_5():
 def test_vmap_over_parameters():
     a = jnp.linspace(0.1, 0.9, 5)
     f = jax.vmap(lambda x: sk.efficiency_units(sk.ExponentialProductivity(x), sk.ExponentialSkills(1.0), 1.0))
-    g = jax.vmap(lambda x: sk.efficiency_units_quadrature(sk.ExponentialProductivity(x), sk.ExponentialSkills(1.0), 1.0))
+    g = jax.vmap(lambda x: sk.efficiency_units_quadrature(sk.ExponentialProductivity(x), sk.ExponentialSkills(1.0),
+                                                          1.0))
     f, g = jax.jit(f), jax.jit(g)
     np.testing.assert_allclose(np.asarray(f(a)), np.asarray(g(a)), rtol=1e-10)
     np.testing.assert_allclose(np.asarray(f(a)), np.asarray(1 / (1 - a) * np.exp(-(1 - a))), rtol=1e-13)

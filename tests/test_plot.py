@@ -85,7 +85,7 @@ def test_regime_spans_bracket_each_flip(p_sweep):
     spans = jp.regime_spans(x, labels)
     assert [s[2] for s in spans] == ["not diversified", "", "not diversified"]
     assert spans[0][0] == x[0] and spans[-1][1] == x[-1]
-    for (l0, r0, _), (l1, r1, _) in zip(spans, spans[1:]):
+    for (_l0, r0, _), (l1, _r1, _) in zip(spans, spans[1:]):
         assert r0 == l1  # contiguous
         i = np.searchsorted(x, r0)  # first grid point right of the boundary
         assert labels[i] != labels[i - 1]  # a flip lies between the two neighbours ...

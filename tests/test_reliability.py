@@ -140,7 +140,7 @@ def test_ift_derivatives_match_high_order_finite_differences(spec):
         p0 = float(getattr(model, p))
         h = 1e-3 * max(abs(p0), 1e-2)
         pts = jnp.array([p0 - 2 * h, p0 - h, p0 + h, p0 + 2 * h])
-        around = jax.vmap(lambda v: jo.solve(model.with_params(**{p: v}), guess=sol, mask=False))(pts)
+        around = jax.vmap(lambda v: jo.solve(model.with_params(**{p: v}), guess=sol, mask=False))(pts)  # noqa: B023
         if not np.all(np.asarray(around.status) == 0):
             continue  # a regime boundary within 2h: one-sided statics are the families' business
         for k in model.unknowns:

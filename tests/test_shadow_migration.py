@@ -159,7 +159,7 @@ def test_positivity_bounds_oracle():
 
 
 def test_free_trade_and_extreme_offshoring(ft):
-    for i, row in enumerate(FT_ROWS[:4]):
+    for i, _row in enumerate(FT_ROWS[:4]):
         check_nine(ft, i, sm.free_trade_closed_form(ft.model_at(i)))
     i = at(ft, "default")
     oracle = {"p": 9 / 7, "w": 12 / 35, "r": 22 / 35, "w_star": 8 / 35, "r_star": 44 / 105,
@@ -445,7 +445,7 @@ def test_P4_P5_trade_pattern(m1, m2):
           [-0.149404, -0.004590, 0.153994, 0.191818], 1e-6)
     assert m1["IIT"][i] == pytest.approx(2 * m1["V_X"][i], abs=1e-14)  # branch M_X < 0 <= M_Y
     # eq. 19 over the box (service case)
-    ok = np.where((m1.status == 0))[0]
+    ok = np.where(m1.status == 0)[0]
     for k in ok:
         m = m1.model_at(k)
         L, K, a = float(m.L_H), float(m.K_H), float(m.alpha)

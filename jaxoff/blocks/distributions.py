@@ -19,7 +19,7 @@ The exponent s of the moments is an argument (often a traced sigma - 1), not a f
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
@@ -238,7 +238,7 @@ class Lognormal(Distribution):
             return self._upper_tail(r, a)
         return self._upper_tail(r, a) - self._upper_tail(r, c)
 
-    def as_density(self, n: int = 96) -> "Density":
+    def as_density(self, n: int = 96) -> Density:
         """The same distribution as a quadrature-based `Density` (for checks and custom variants)."""
         return Density(lognormal_pdf, params=(self.mu, self.s), lower=0.0, scale=jnp.exp(self.mu), n=n)
 

@@ -17,7 +17,7 @@ schedule's parameters). `make_schedule(kind, ...)` builds one from a model's sta
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
