@@ -1,0 +1,153 @@
+"""Calibrate Trading Tasks M1 to every economy-year of the WIOD 2013 panel (41 economies, 1995-2011).
+
+    python calibration/trading_tasks_panel.py                  # all 697 economy-years (resumable)
+    python calibration/trading_tasks_panel.py --only DEU,KOR --years 2000,2011 --no-figures
+
+Targets (shipped data; provenance in jaxoff/data/multicountry/PROVENANCE.md and jaxoff/data/PROVENANCE.md):
+
+* offshoring share = foreign value-added share of gross exports of the economy-year, computed from the
+  full WIOD 2013 world input-output tables (`jaxoff.data.input_output.wiod2013_fva_derived`, the TiVA
+  EXGR_FVASH concept; a computed indicator, not an official statistic);
+* skill premium s/w = OECD Education at a Glance 2017 relative earnings of tertiary vs upper-secondary
+  educated adults / 100. It is the only earnings source shipped and has ONE reference year (2015,
+  some 2012-2014): it is used for every year of a country, i.e. the calibration assumes a constant
+  skill premium and lets p absorb it. Economies without it (non-OECD, ISL, RoW) cannot identify p.
+
+Identification (column `identification`):
+
+* `beta,p`: both targets exist -> beta (offshoring cost) and p (relative price of Y) exactly identified,
+  as in calibration/trading_tasks_oecd.py;
+* `beta|p=0.85`: no earnings data -> p fixed at 0.85 (the starting value, close to the median p of the
+  `beta,p` units) and beta identified by the FVA share alone.
+
+Tertiary-education shares (H/L) are not used: in M1 no factor price depends on endowments (spec P9); they
+only move the diversification cone, and with p fixed by the skill premium the data's H/L puts many
+economies outside the cone. H = L = 1 as in the cross-section script (the column `tertiary_share` reports
+the data where available, for reference).
+
+Writes calibration/results/trading_tasks_panel.csv (columns iso3, year, beta, se:beta, p, se:p,
+target:/model: moments, status, identification, ...) and calibration/figures/trading_tasks_panel_beta.png
+(small multiples of the implied offshoring cost beta by economy over time).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import jaxoff.data as jd  # noqa: E402
+import jaxoff.data.input_output as jio  # noqa: E402
+from jaxoff.calibrate import calibrate_many  # noqa: E402
+from jaxoff.models.trading_tasks import SUBMODELS  # noqa: E402
+
+from _figures import small_multiples, status_counts, tidy_table, write_csv_atomic  # noqa: E402
+
+FIXED = dict(h_L=1.0, kappa=1.0, w_star=0.05, alpha_x=0.4, alpha_y=0.7, sigma_x=1.0, sigma_y=1.0, L=1.0, H=1.0)
+START = dict(beta=8.0, p=0.85)
+GROUPS = {
+    "beta,p": ({"beta": "log", "p": "log"}, ["offshoring_share", "skill_premium"]),
+    "beta|p=0.85": ({"beta": "log"}, ["offshoring_share"]),
+}
+# Precision of the data moments (the sources publish no sampling errors): the WIOD-derived FVA share is
+# printed in percent with 3 decimals (rounding s.e. 0.0005/sqrt(3) points, i.e. 5e-6/sqrt(3) as a
+# fraction); EAG earnings to 0.001 index points (0.0005/sqrt(3)/100). These standard errors measure only
+# this printing precision, not sampling or model uncertainty.
+SE = {"offshoring_share": 0.000005 / math.sqrt(3), "skill_premium": 0.000005 / math.sqrt(3)}
+
+
+def moments(sol, model):
+    """Offshoring share M_T/Q and skill premium s/w of an M1 equilibrium."""
+    return {"offshoring_share": sol["task_imports"] / sol["Q"], "skill_premium": sol["skill_premium"]}
+
+
+def moments_fva_only(sol, model):
+    return {"offshoring_share": sol["task_imports"] / sol["Q"]}
+
+
+def targets_table(only=None, years=None) -> pd.DataFrame:
+    """One row per economy-year of the WIOD panel, indexed 'ISO-YEAR'; missing targets stay NaN."""
+    fva = jio.wiod2013_fva_derived()
+    rel = jd.relative_earnings_tertiary() / 100.0
+    edu = jio.adult_education("TRY").set_index(["iso3", "year"]).share
+    df = pd.DataFrame({"iso3": fva.iso3, "year": fva.year, "offshoring_share": fva.fva_share})
+    if only:
+        df = df[df.iso3.isin(only)]
+    if years:
+        df = df[df.year.isin(years)]
+    df["skill_premium"] = df.iso3.map(rel)
+    df["tertiary_share"] = [edu.get((i, y), np.nan) for i, y in zip(df.iso3, df.year)]
+    df["identification"] = np.where(df.skill_premium.notna(), "beta,p", "beta|p=0.85")
+    df.index = [f"{i}-{y}" for i, y in zip(df.iso3, df.year)]
+    df.index.name = "unit"
+    return df
+
+
+def run(df, checkpoint_dir, progress=True):
+    model = SUBMODELS["M1"](**FIXED, **START)
+    parts = []
+    for gname, (free, moms) in GROUPS.items():
+        sub = df[df.identification == gname]
+        if sub.empty:
+            continue
+        fn = moments if len(moms) == 2 else moments_fva_only
+        se = {k: SE[k] for k in moms}
+        ck = Path(checkpoint_dir) / gname.replace("|", "_").replace(",", "_").replace("=", "")
+        out = calibrate_many(model, sub[moms], free, fn, method="lm", moment_se=se, checkpoint_dir=ck,
+                             max_steps=300, progress=progress, warn=False)
+        t = out.table
+        parts.append(t)
+    table = pd.concat(parts).reindex(df.index)
+    table.insert(0, "iso3", df.iso3)
+    table.insert(1, "year", df.year)
+    table["identification"] = df.identification
+    table["tertiary_share"] = df.tertiary_share
+    if "p" in table.columns:
+        table["p"] = table["p"].where(table.identification == "beta,p", START["p"])
+        table.loc[table.status == "missing_target", "p"] = np.nan
+    return table
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkpoint-dir", default=str(HERE / "results" / "checkpoints" / "trading_tasks_panel"))
+    ap.add_argument("--fresh", action="store_true", help="ignore existing checkpoints")
+    ap.add_argument("--no-figures", action="store_true")
+    ap.add_argument("--only", help="comma-separated iso3 codes (default: all)")
+    ap.add_argument("--years", help="comma-separated years (default: 1995-2011)")
+    ap.add_argument("--out", default=str(HERE / "results" / "trading_tasks_panel.csv"))
+    ap.add_argument("--figure", default=str(HERE / "figures" / "trading_tasks_panel_beta.png"))
+    args = ap.parse_args(argv)
+    if args.fresh:
+        shutil.rmtree(args.checkpoint_dir, ignore_errors=True)
+    df = targets_table(args.only.split(",") if args.only else None,
+                       [int(y) for y in args.years.split(",")] if args.years else None)
+    table = run(df, args.checkpoint_dir)
+    cols = ["iso3", "year", "beta", "se:beta", "p", "se:p", "target:offshoring_share", "model:offshoring_share",
+            "target:skill_premium", "model:skill_premium", "status", "identification"]
+    tidy = tidy_table(table)
+    tidy = tidy[[c for c in cols if c in tidy.columns] + [c for c in tidy.columns if c not in cols]]
+    write_csv_atomic(tidy, Path(args.out), index=False)
+    print(status_counts(table))
+    for s in ("targets_not_matched", "optimizer_not_converged", "missing_target"):
+        ids = list(table.index[table.status == s])
+        if ids:
+            print(f"  {s}: {', '.join(ids[:30])}{' ...' if len(ids) > 30 else ''}")
+    print(f"Results: {args.out}")
+    if not args.no_figures:
+        small_multiples(table.reset_index(drop=True), "beta", args.figure,
+                        "Trading Tasks M1: implied offshoring cost beta by economy, WIOD 2013 FVA shares",
+                        "beta (offshoring cost, w* = 0.05)", group="identification")
+        print(f"Figure: {args.figure}")
+    return table
+
+
+if __name__ == "__main__":
+    main()
