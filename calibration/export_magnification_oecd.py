@@ -96,12 +96,18 @@ def main(argv=None):
                          max_steps=300)
     table = out.table
     res_path = HERE / "results" / "export_magnification_oecd.csv"
-    table.to_csv(res_path, float_format="%.8g")
+    from _figures import status_counts, tidy_table, write_csv_atomic
+
+    write_csv_atomic(tidy_table(table), res_path)  # rounded, no run-dependent columns
     cols = [c for c in ["beta", "se:beta", "tau", "se:tau", "target:exports_gdp", "model:exports_gdp",
                         "target:fva_share", "model:fva_share", "status"] if c in table]
     print(table[cols].to_string(float_format="%.4f"))
-    print(f"\n{len(table)} countries, {int(table['converged'].fillna(False).sum())} converged; "
-          f"not converged: {out.failed}. Results: {res_path} ({time.time() - t0:.0f} s)")
+    print(f"\n{status_counts(table)}")
+    for s in ("targets_not_matched", "optimizer_not_converged", "missing_target"):
+        ids = list(table.index[table["status"] == s])
+        if ids:
+            print(f"  {s}: {', '.join(map(str, ids))}")
+    print(f"Results: {res_path} ({time.time() - t0:.0f} s)")
     if not args.no_figures:
         from _figures import fit_figure
 

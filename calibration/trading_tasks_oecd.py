@@ -84,11 +84,17 @@ def main(argv=None):
     table = out.table
     table.insert(0, "n_countries_with_both_targets", int(df.notna().all(axis=1).sum()))
     res_path = HERE / "results" / "trading_tasks_oecd.csv"
-    table.to_csv(res_path, float_format="%.8g")
+    from _figures import status_counts, tidy_table, write_csv_atomic
+
+    write_csv_atomic(tidy_table(table), res_path)  # rounded, no run-dependent columns
     print(table[["beta", "se:beta", "p", "se:p", "target:offshoring_share", "model:offshoring_share",
                  "target:skill_premium", "model:skill_premium", "status"]].to_string(float_format="%.4f"))
-    print(f"\n{len(table)} countries, {int(table['converged'].fillna(False).sum())} converged; "
-          f"not converged: {out.failed}. Results: {res_path} ({time.time() - t0:.0f} s)")
+    print(f"\n{status_counts(table)}")
+    for s in ("targets_not_matched", "optimizer_not_converged", "missing_target"):
+        ids = list(table.index[table["status"] == s])
+        if ids:
+            print(f"  {s}: {', '.join(map(str, ids))}")
+    print(f"Results: {res_path} ({time.time() - t0:.0f} s)")
     if not args.no_figures:
         from _figures import fit_figure
 
