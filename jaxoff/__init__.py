@@ -11,34 +11,46 @@ import to opt out (`jo.solve` then raises an error that says how to enable float
 JAX's persistent compilation cache in `~/.cache/jaxoff/jax` (or `$JAXOFF_CACHE_DIR`); opt out with
 `JAXOFF_COMPILATION_CACHE=0`. See jaxoff._config.
 """
-import functools as _functools
-
 from . import _config
 
 # float64 everywhere (unless JAXOFF_ENABLE_X64=0): set before any array is created.
 _config._apply_x64_policy()
 _config.enable_compilation_cache()
 
-from ._solution import STATUS_NAMES, Solution  # noqa: E402
+from ._solution import STATUS_NAMES, Solution, Status  # noqa: E402
+from ._version import __version__  # noqa: E402
 from .model import Model, ParameterError, is_concrete  # noqa: E402
-from .solve import ConvergenceWarning, SolveError  # noqa: E402
-from .solve import solve as _solve_impl  # noqa: E402
-from .statics import derivative, elasticity, jacobian, statics, total_derivatives  # noqa: E402
+from .solve import ConvergenceWarning, SolveError, newton_with_tangents, solve, solve_batch  # noqa: E402
+from .solvers import (  # noqa: E402
+    AndersonFixedPoint,
+    Chain,
+    Homotopy,
+    JaxoptGaussNewton,
+    LevenbergMarquardt,
+    Newton,
+    NewtonKrylov,
+    Solver,
+    Then,
+    default_solver,
+)
+from .statics import (  # noqa: E402
+    derivative,
+    directional_derivative,
+    elasticity,
+    gradient,
+    jacobian,
+    statics,
+    total_derivatives,
+)
 from .transforms import Free, Interval, Positive, Transform, Unit  # noqa: E402
 
-from ._version import __version__  # noqa: E402
-
-
-@_functools.wraps(_solve_impl)
-def solve(*args, **kwargs):  # docstring and signature from jaxoff.solve.solve; checks float64 first
-    _config.require_x64("jo.solve")
-    return _solve_impl(*args, **kwargs)
-
-
 __all__ = [
-    "Model", "ParameterError", "Solution", "STATUS_NAMES", "solve", "ConvergenceWarning", "SolveError",
-    "derivative", "elasticity", "jacobian", "statics", "total_derivatives",
-    "Transform", "Positive", "Unit", "Interval", "Free", "is_concrete",
+    "Model", "ParameterError", "Solution", "Status", "STATUS_NAMES", "solve", "solve_batch", "newton_with_tangents",
+    "ConvergenceWarning", "SolveError",
+    "Solver", "Newton", "NewtonKrylov", "LevenbergMarquardt", "AndersonFixedPoint", "JaxoptGaussNewton", "Then",
+    "Chain", "Homotopy", "default_solver",
+    "derivative", "elasticity", "jacobian", "statics", "total_derivatives", "gradient", "directional_derivative",
+    "Transform", "Positive", "Unit", "Interval", "Free", "is_concrete", "__version__",
 ]
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import enum
 from typing import Any
 
 import equinox as eqx
@@ -11,15 +12,39 @@ import numpy as np
 
 from .model import Model
 
-# Status codes, shared by solve, sweep and calibrate. 0 is the only "fine" status.
-STATUS_NAMES = {
-    0: "converged",
-    1: "not_converged",
-    2: "invalid_parameters",
-    3: "out_of_regime",
-    4: "nonfinite",
+class Status(enum.IntEnum):
+    """The status of a solved point, shared by solve, sweep and calibrate. 0 is the only fine one.
+
+    `Status(code).name.lower()` is the name used in tables; `Status(code).message` says what it means.
+    """
+
+    CONVERGED = 0
+    NOT_CONVERGED = 1
+    INVALID_PARAMETERS = 2
+    OUT_OF_REGIME = 3
+    NONFINITE = 4
+
+    @property
+    def label(self) -> str:
+        """The lower-case name used in tables and JSON ('converged', 'out_of_regime', ...)."""
+        return self.name.lower()
+
+    @property
+    def message(self) -> str:
+        """One sentence on what the status means."""
+        return _STATUS_MESSAGES[self]
+
+
+_STATUS_MESSAGES = {
+    Status.CONVERGED: "a valid equilibrium inside the sub-model's regime, residuals below tolerance",
+    Status.NOT_CONVERGED: "the solver stopped without reaching a root (residuals above tolerance)",
+    Status.INVALID_PARAMETERS: "the parameters lie outside the model's admissible domain",
+    Status.OUT_OF_REGIME: "an equilibrium of the equations that violates the sub-model's regime conditions",
+    Status.NONFINITE: "the iterates or residuals became non-finite (left the model's domain)",
 }
-CONVERGED, NOT_CONVERGED, INVALID_PARAMETERS, OUT_OF_REGIME, NONFINITE = range(5)
+
+STATUS_NAMES = {int(s): s.label for s in Status}
+CONVERGED, NOT_CONVERGED, INVALID_PARAMETERS, OUT_OF_REGIME, NONFINITE = (int(s) for s in Status)
 
 
 class Solution(eqx.Module):
@@ -51,7 +76,7 @@ class Solution(eqx.Module):
             if name in d:
                 return d[name]
         close = difflib.get_close_matches(name, self.keys(), n=1, cutoff=0.5)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
+        hint = f" Did you mean '{close[0]}'?" if close else f" Names: {', '.join(self.keys())}."
         raise KeyError(f"'{name}' is not an unknown, output or regime flag of {self.model.label()}.{hint}")
 
     def __contains__(self, name: str) -> bool:
@@ -151,7 +176,8 @@ class Solution(eqx.Module):
     def __repr__(self) -> str:
         if np.ndim(self.status) != 0:
             return f"Solution({self.model.label()}, batched {np.shape(self.status)}, {self.message()})"
-        vals = ", ".join(f"{k}={float(np.asarray(v)):.6g}" for k, v in self.unknowns.items() if np.ndim(v) == 0)
+        vals = ", ".join(f"{k}={float(np.asarray(v)):.6g}" if np.ndim(v) == 0 else f"{k}: shape {np.shape(v)}"
+                         for k, v in self.unknowns.items())
         return f"Solution({vals}; {self.message()})"
 
     def _repr_html_(self) -> str:

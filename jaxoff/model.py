@@ -13,6 +13,18 @@ A subclass provides:
   True when the solution is inside the sub-model's regime), `domain()` (named admissible-parameter
   conditions, written as the readable condition they test, e.g. `{"beta > 0": self.beta > 0}`),
   `guess()` (a starting point in natural units) and `shocks` (the parameters users differentiate by).
+
+Optional hooks, declared here with neutral defaults (`Model.HOOKS`); a subclass that defines one
+is listed in `cls.hooks`, and the machinery asks `model.has_hook(name)`:
+
+* `intermediates(u) -> dict`: named quantities that residuals, outputs and regime all use. The
+  machinery computes them once per evaluation and passes `model.point(u)` (the unknowns plus the
+  intermediates) to all three; a model reads them as `u["name"]` after `u = self.point(u)`.
+* `fixed_point(u) -> dict`: a map whose fixed point is the equilibrium (same names and natural
+  units as `unknowns`); used by the `AndersonFixedPoint` solver.
+* `walras(u) -> dict`: the redundant (dropped) equations, which must hold at a solution.
+* `homogeneity`: a class attribute `{"scale": parameter names, "nominal": unknown names}`.
+* `decomposition_parts(u) -> dict`: named parts of an effect decomposition (model-specific).
 """
 from __future__ import annotations
 
@@ -29,7 +41,7 @@ import numpy as np
 
 from .transforms import Transform
 
-__all__ = ["Model", "ParameterError", "is_concrete"]
+__all__ = ["Model", "ParameterError", "Point", "is_concrete"]
 
 
 class ParameterError(ValueError):
@@ -107,10 +119,20 @@ class Model(eqx.Module, metaclass=_ModelMeta):
     """Base class of every jaxoff model. See the module docstring for what a subclass provides."""
 
     unknowns: ClassVar[dict[str, Transform]] = {}
+    HOOKS: ClassVar[tuple[str, ...]] = ("intermediates", "fixed_point", "walras", "homogeneity",
+                                        "decomposition_parts")
+    hooks: ClassVar[frozenset[str]] = frozenset()
+    homogeneity: ClassVar[dict | None] = None
     shocks: ClassVar[tuple[str, ...]] = ()
     family: ClassVar[str] = ""
     spec_id: ClassVar[str] = ""
     description: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # The hooks this class (or a parent between it and Model) defines: declared, not probed.
+        cls.hooks = frozenset(h for h in Model.HOOKS
+                              if any(h in vars(c) for c in cls.__mro__ if c is not Model and issubclass(c, Model)))
 
     # -- economics, provided by subclasses -------------------------------------------------------
     def residuals(self, u: dict) -> dict:
@@ -133,6 +155,38 @@ class Model(eqx.Module, metaclass=_ModelMeta):
         """A starting point in natural units (defaults: each transform's neutral value)."""
         return {k: jnp.asarray(t.default, dtype=jnp.float64) for k, t in self.unknowns.items()}
 
+    # -- optional hooks (see the module docstring) ------------------------------------------------
+    def intermediates(self, u: dict) -> dict:
+        """Named quantities shared by residuals, outputs and regime (hook; default none)."""
+        return {}
+
+    def fixed_point(self, u: dict) -> dict:
+        """A map whose fixed point is the equilibrium (hook; `AndersonFixedPoint` needs it)."""
+        raise NotImplementedError(f"{self.label()} defines no fixed-point map")
+
+    def walras(self, u: dict) -> dict:
+        """The redundant equations (Walras' law), zero at a solution (hook; default none)."""
+        return {}
+
+    def decomposition_parts(self, u: dict) -> dict:
+        """Named parts of the model's effect decomposition (hook)."""
+        raise NotImplementedError(f"{self.label()}: no effect decomposition")
+
+    def has_hook(self, name: str) -> bool:
+        """Whether this model's class provides the optional hook `name` (one of `Model.HOOKS`)."""
+        if name not in Model.HOOKS:
+            raise KeyError(f"unknown hook '{name}'; hooks: {', '.join(Model.HOOKS)}")
+        return name in self.hooks
+
+    def point(self, u: dict) -> "Point":
+        """The unknowns `u` with the model's intermediates added, computed once (idempotent)."""
+        if isinstance(u, Point):
+            return u
+        p = Point(u)
+        if "intermediates" in self.hooks:
+            p.update(self.intermediates(p))
+        return p
+
     # -- generic helpers ------------------------------------------------------------------------
     @classmethod
     def parameter_names(cls) -> tuple[str, ...]:
@@ -152,6 +206,11 @@ class Model(eqx.Module, metaclass=_ModelMeta):
             if f.default is not dataclasses.MISSING:
                 out[f.name] = f.default
         return out
+
+    def at_defaults(self) -> "Model":
+        """The same class and static options at its default parameters."""
+        static = {f.name: getattr(self, f.name) for f in _static_fields(type(self))}
+        return type(self)(**static)
 
     @property
     def params(self) -> dict[str, jax.Array]:
@@ -185,12 +244,17 @@ class Model(eqx.Module, metaclass=_ModelMeta):
         vals = [jnp.asarray(values[k], dtype=jnp.float64) for k in names]
         return eqx.tree_at(lambda m: [getattr(m, k) for k in names], self, vals)
 
-    def require_scalar_parameters(self, names, purpose: str = "this operation") -> None:
-        """Raise a KeyError (with a did-you-mean) for unknown names, a ValueError for non-scalars."""
+    def require_parameters(self, names) -> None:
+        """Raise a KeyError (with a did-you-mean) for names that are not parameters of this model."""
         for k in names:
             if k not in self.parameter_names():
                 raise KeyError(f"{self.label()} has no parameter '{k}'."
                                f"{_did_you_mean(k, self.parameter_names())}")
+
+    def require_scalar_parameters(self, names, purpose: str = "this operation") -> None:
+        """As `require_parameters`, and a ValueError for parameters that are not scalars."""
+        self.require_parameters(names)
+        for k in names:
             if np.ndim(getattr(self, k)) != 0:
                 raise ValueError(f"{purpose} needs scalar parameters; '{k}' has shape {np.shape(getattr(self, k))}")
 
@@ -260,6 +324,10 @@ class Model(eqx.Module, metaclass=_ModelMeta):
             + self.describe().to_html(index=False)
             + (f"<br>Admissible domain:<ul>{rules}</ul>" if rules else "")
         )
+
+
+class Point(dict):
+    """Unknowns plus the model's intermediates (see `Model.point`)."""
 
 
 def _fmt(v) -> str:

@@ -14,9 +14,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import jax.scipy.linalg as jsl
 import numpy as np
-import optimistix as optx
 
 from ._solution import (
     CONVERGED,
@@ -26,9 +24,13 @@ from ._solution import (
     OUT_OF_REGIME,
     Solution,
 )
+from . import implicit
+from ._config import require_x64
 from .model import Model, is_concrete
+from .solvers import JaxoptGaussNewton, Solver, default_solver
 
-__all__ = ["solve", "SolverOptions", "ConvergenceWarning", "SolveError", "residual_vector", "Layout"]
+__all__ = ["solve", "solve_batch", "newton_with_tangents", "batch_points", "assemble", "differentiable_root",
+           "SolverOptions", "ConvergenceWarning", "SolveError", "residual_vector", "Layout", "internal_point"]
 
 
 class ConvergenceWarning(UserWarning):
@@ -40,7 +42,12 @@ class SolveError(RuntimeError):
 
 
 class SolverOptions(eqx.Module):
-    """Solver settings (all static: changing them recompiles)."""
+    """How a point is solved and judged (all static: changing them recompiles).
+
+    **Fields:** `solver` (a `jaxoff.solvers.Solver`; None = `default_solver` by size, with the
+    tolerances below), `residual_tol` (a point is converged only if max |F| <= this), `mask` (NaN
+    for points that are not fine), and the tolerances of the default solver.
+    """
 
     rtol: float = eqx.field(static=True, default=1e-10)
     atol: float = eqx.field(static=True, default=1e-10)
@@ -48,8 +55,35 @@ class SolverOptions(eqx.Module):
     residual_tol: float = eqx.field(static=True, default=1e-8)
     fallback: bool = eqx.field(static=True, default=True)
     mask: bool = eqx.field(static=True, default=True)
-    backend: str = eqx.field(static=True, default="optimistix")
     homotopy_steps: int = eqx.field(static=True, default=0)
+    solver: Solver | None = eqx.field(static=True, default=None)
+
+    def __check_init__(self):
+        for k in ("rtol", "atol", "residual_tol"):
+            v = getattr(self, k)
+            if not (isinstance(v, (int, float)) and v > 0):
+                raise ValueError(f"{k} must be a positive number, got {v!r}")
+        for k in ("max_steps",):
+            v = getattr(self, k)
+            if not (isinstance(v, int) and v > 0):
+                raise ValueError(f"{k} must be a positive integer, got {v!r}")
+        if not (isinstance(self.homotopy_steps, int) and self.homotopy_steps >= 0):
+            raise ValueError(f"homotopy_steps must be a non-negative integer, got {self.homotopy_steps!r}")
+        if self.solver is not None and not isinstance(self.solver, Solver):
+            raise TypeError(f"solver must be a jaxoff solver (jo.Newton(), jo.NewtonKrylov(), ...), "
+                            f"got {type(self.solver).__name__}")
+
+    def solver_for(self, model: Model, n_unknowns: int) -> Solver:
+        """The solver used for this model: the one given, else `default_solver` by size."""
+        if self.solver is not None:
+            return self.solver
+        return default_solver(model, n_unknowns, rtol=self.rtol, atol=self.atol, max_steps=self.max_steps,
+                              fallback=self.fallback, homotopy_steps=self.homotopy_steps)
+
+    def linear_solver_for(self, model: Model, n_unknowns: int):
+        """The lineax solver used for implicit differentiation at the root."""
+        ls = self.solver_for(model, n_unknowns).linear_solver
+        return implicit.default_linear_solver(n_unknowns) if ls is None else ls
 
 
 class Layout(eqx.Module):
@@ -92,157 +126,57 @@ def _flatten_residuals(model: Model, r: dict, n_unknowns: int) -> jax.Array:
 
 def residual_vector(model: Model, layout: Layout, z: jax.Array) -> jax.Array:
     """The model's residuals as a flat vector, at internal unknowns z."""
-    return _flatten_residuals(model, model.residuals(layout.to_natural(model, z)), z.shape[0])
+    return _flatten_residuals(model, model.residuals(model.point(layout.to_natural(model, z))), z.shape[0])
 
 
-# -- implicit differentiation --------------------------------------------------------------------
+# -- implicit differentiation (the rule lives in jaxoff.implicit) --------------------------------
 @eqx.filter_custom_jvp
-def _implicit_root(model, z, *, layout):
+def _implicit_root(model, z, *, layout, linear_solver):
     """Identity on the numeric root z; its JVP is the implicit function theorem."""
     return z
 
 
 @_implicit_root.def_jvp
-def _implicit_root_jvp(primals, tangents, *, layout):
+def _implicit_root_jvp(primals, tangents, *, layout, linear_solver):
     model, z = primals
     t_model, _ = tangents  # z is a stop-gradient numeric root: its own tangent is irrelevant
     if t_model is None:
         return z, jnp.zeros_like(z)
-    fz = jax.jacfwd(lambda zz: residual_vector(model, layout, zz))(z)
-    _, dF = eqx.filter_jvp(lambda m: residual_vector(m, layout, z), (model,), (t_model,))
-    return z, -jnp.linalg.solve(fz, dF)
+    lin = implicit.linearize(lambda zz: residual_vector(model, layout, zz), z, linear_solver)
+    return z, implicit.tangents(lin, lambda m: residual_vector(m, layout, z), model, t_model)
 
 
-# -- numeric root -------------------------------------------------------------------------------
-def _newton(fn, z0, model, opts: SolverOptions):
-    sol = optx.root_find(
-        fn, optx.Newton(rtol=opts.rtol, atol=opts.atol), z0, args=model,
-        max_steps=opts.max_steps, throw=False,
-    )
-    return sol.value, sol.result == optx.RESULTS.successful, sol.stats["num_steps"]
-
-
-def _levenberg_marquardt(fn, z0, model, opts: SolverOptions):
-    sol = optx.least_squares(
-        fn, optx.LevenbergMarquardt(rtol=opts.rtol, atol=opts.atol), z0, args=model,
-        max_steps=opts.max_steps, throw=False,
-    )
-    return sol.value, sol.stats["num_steps"]
-
-
-def _jaxopt_gauss_newton(fn, z0, model, opts: SolverOptions):
-    try:
-        import jaxopt
-    except ImportError as e:  # pragma: no cover - exercised only without the extra
-        raise ImportError("backend='jaxopt' needs the optional extra: pip install jaxoff[jaxopt]") from e
-    solver = jaxopt.GaussNewton(residual_fun=fn, tol=opts.atol, maxiter=opts.max_steps, implicit_diff=False)
-    res = solver.run(z0, model)
-    return res.params, jnp.asarray(True), res.state.iter_num
-
-
-def _is_small(fn, z, model, opts):
-    r = fn(z, model)
-    return jnp.all(jnp.isfinite(r)) & (jnp.max(jnp.abs(r)) <= opts.residual_tol)
-
-
-def _default_like(model: Model) -> Model:
-    """The model's class at its default parameters, keeping the model's static options."""
-    import dataclasses
-
-    static = {f.name: getattr(model, f.name) for f in dataclasses.fields(model)
-              if f.metadata.get("static", False)}
-    return type(model)(**static)
-
-
-def _homotopy(fn, model, layout, opts: SolverOptions):
-    """Continuation from the defaults: move parameters linearly to `model`, Newton at each step."""
-    base = _default_like(model)
-    if jax.tree_util.tree_structure(base) != jax.tree_util.tree_structure(model) or any(
-        jnp.shape(a) != jnp.shape(b)
-        for a, b in zip(jax.tree_util.tree_leaves(base), jax.tree_util.tree_leaves(model))
-    ):
-        return None  # parameter shapes differ from the defaults: no path to follow
-    z_base, ok_base, n_base = _newton(fn, layout.to_internal(base, base.guess()), base, opts)
-
-    def step(z, t):
-        m_t = jax.tree_util.tree_map(lambda a, b: (1 - t) * a + t * b, base, model)
-        z_new, ok, n = _newton(fn, z, m_t, opts)
-        return z_new, (ok, n)
-
-    ts = jnp.linspace(0.0, 1.0, opts.homotopy_steps + 1)[1:]
-    z, (oks, ns) = jax.lax.scan(step, z_base, ts)
-    return z, ok_base & oks[-1], n_base + jnp.sum(ns)
-
-
-def _numeric_root(model, z0, layout, opts: SolverOptions):
-    """Newton; if it fails, Levenberg-Marquardt + Newton polish; then (optionally) homotopy.
-
-    Under `jax.vmap` a plain `lax.cond` would run the fallback for every point (its predicate is
-    batched, so it becomes a select), which made healthy sweeps ~20x slower. A custom batching
-    rule runs the fallback for the whole batch only when at least one point needs it.
-    """
-    fn = lambda z, m: residual_vector(m, layout, z)  # noqa: E731
-    if opts.backend == "jaxopt":
-        return _jaxopt_gauss_newton(fn, z0, model, opts)
-    if opts.backend != "optimistix":
-        raise ValueError(f"unknown backend {opts.backend!r}; use 'optimistix' or 'jaxopt'")
-    z1, ok1, n1 = _newton(fn, z0, model, opts)
-    ok1 = ok1 & _is_small(fn, z1, model, opts)
-    if not opts.fallback:
-        return z1, ok1, n1
-    dyn, static = eqx.partition(model, eqx.is_array)
-
-    def rescue(dyn, z0, z1, ok1, n1):
-        m = eqx.combine(dyn, static)
-
-        def fallback(_):
-            z2, n2 = _levenberg_marquardt(fn, z0, m, opts)
-            z3, ok3, n3 = _newton(fn, z2, m, opts)
-            ok3 = ok3 & _is_small(fn, z3, m, opts)
-            steps = n1 + n2 + n3
-            if opts.homotopy_steps > 0:
-                path = _homotopy(fn, m, layout, opts)
-                if path is not None:
-                    z4, ok4, n4 = path
-                    ok4 = ok4 & _is_small(fn, z4, m, opts)
-                    return jax.lax.cond(ok3, lambda _: (z3, ok3, steps),
-                                        lambda _: (z4, ok4, steps + n4), None)
-            return z3, ok3, steps
-
-        return jax.lax.cond(ok1, lambda _: (z1, ok1, n1), fallback, None)
-
-    guarded = jax.custom_batching.custom_vmap(rescue)
-
-    @guarded.def_vmap
-    def _rescue_batched(axis_size, in_batched, *args):
-        def bcast(x, batched):
-            return x if batched else jnp.broadcast_to(x, (axis_size,) + jnp.shape(x))
-
-        args = jax.tree_util.tree_map(bcast, args, tuple(in_batched))
-        _, _, z1b, ok1b, n1b = args
-        out = jax.lax.cond(jnp.all(ok1b), lambda: (z1b, ok1b, n1b), lambda: jax.vmap(rescue)(*args))
-        return out, (True, True, True)
-
-    return guarded(dyn, z0, z1, ok1, n1)
+def differentiable_root(model: Model, layout: Layout, z, linear_solver=None):
+    """z (a root of `model`, found by any means) as a differentiable function of the model's
+    parameters: forward and reverse derivatives follow the implicit function theorem, without
+    solving again."""
+    linear_solver = implicit.default_linear_solver(z.shape[0]) if linear_solver is None else linear_solver
+    return _implicit_root(model, jax.lax.stop_gradient(z), layout=layout, linear_solver=linear_solver)
 
 
 def _solve_impl(model: Model, start: dict, opts: SolverOptions) -> Solution:
     layout = Layout.of(model, start)
     z0 = jax.lax.stop_gradient(layout.to_internal(model, start))
     frozen = jax.tree_util.tree_map(jax.lax.stop_gradient, model)
-    z_num, solver_ok, steps = _numeric_root(frozen, z0, layout, opts)
-    z = _implicit_root(model, jax.lax.stop_gradient(z_num), layout=layout)
-    return _assemble(model, layout, z, solver_ok, steps, opts)
+    n = z0.shape[0]
+    fn = lambda z, m: residual_vector(m, layout, z)  # noqa: E731
+    z_num, solver_ok, steps = opts.solver_for(model, n).run(fn, z0, frozen, layout, opts.residual_tol)
+    z = differentiable_root(model, layout, z_num, opts.linear_solver_for(model, n))
+    return assemble(model, layout, z, solver_ok, steps, opts)
 
 
-def _assemble(model: Model, layout: Layout, z, solver_ok, steps, opts: SolverOptions) -> Solution:
-    """The `Solution` at internal point z: residuals, outputs, regime flags, status, masking."""
+def assemble(model: Model, layout: Layout, z, solver_ok, steps, opts: SolverOptions) -> Solution:
+    """The `Solution` at internal point z: residuals, outputs, regime flags, status, masking.
+
+    Public so that code which finds roots its own way (a batched Newton, a calibration) reports
+    them exactly as `jo.solve` does."""
     u = layout.to_natural(model, z)
-    residuals = model.residuals(u)
+    p = model.point(u)  # intermediates computed once, shared by residuals, outputs and regime
+    residuals = model.residuals(p)
     rvec = _flatten_residuals(model, residuals, z.shape[0])
     residual_norm = jnp.max(jnp.abs(rvec))
-    outputs = model.outputs(u)
-    regime = {k: jnp.asarray(v, dtype=bool) for k, v in model.regime(u).items()}
+    outputs = model.outputs(p)
+    regime = {k: jnp.asarray(v, dtype=bool) for k, v in model.regime(p).items()}
     in_regime = jnp.asarray(True)
     for v in regime.values():
         in_regime = in_regime & jnp.all(v)
@@ -271,33 +205,43 @@ def _assemble(model: Model, layout: Layout, z, solver_ok, steps, opts: SolverOpt
     )
 
 
-def _solve_with_tangents(model: Model, start: dict, opts: SolverOptions, wrt: tuple[str, ...]):
-    """Newton's method that also returns dz/dtheta (internal coordinates, one column per name in
-    `wrt`) from its own last LU factorization of F_z: the batched-sweep fast path.
+def newton_with_tangents(model: Model, start: dict, opts: SolverOptions, wrt: tuple[str, ...] = ()):
+    """Newton's method that also returns dz/dtheta from its own last factorization of F_z.
 
-    Each step factorizes F_z once and solves for the Newton step and -F_theta together, so the
-    implicit-function-theorem derivative costs no factorization of its own (in a sweep whose start
-    is already converged that halves the work). The Jacobian is the one at the last Newton iterate,
-    which lies within the step tolerance (atol + rtol |z|) of the returned root, so derivatives agree
-    with `jo.derivative` to about that tolerance (to rounding when Newton converges quadratically).
-    Termination is optimistix's Cauchy test (step below atol + rtol |z|, max |F| below atol). No
-    fallback: points that fail keep `converged=False`, for the caller to re-solve with `jo.solve`.
+    The batched fast path of sweeps and calibrations (use it under `jax.vmap`). Each step
+    factorizes F_z once (lineax LU) and solves for the Newton step and -F_theta together, so the
+    implicit-function-theorem derivative costs no factorization of its own; from a converged start
+    (a warm start in a sweep) that halves the work. The first step runs outside the loop: under vmap
+    a while_loop pays per-point selects on every iteration, and from a good start the first step is
+    usually the last. Termination is optimistix's Cauchy test (step below atol + rtol |z|, max |F|
+    below atol). No fallback: a point that fails keeps `converged=False`; `solve_batch` re-solves
+    such points with the full `jo.solve` chain.
 
-    **Returns:** `(solution, dz)` with `dz` of shape (n_unknowns, len(wrt)) (unmasked).
+    **Arguments:** `model`; `start` (a complete starting point in natural units, every unknown);
+    `opts` (`SolverOptions`: tolerances, `max_steps`, `residual_tol`, `mask`); `wrt` (parameter
+    names, scalars or arrays).
+
+    **Returns:** `(solution, dz)`: an (unmasked if `opts.mask` is False) `Solution`, and
+    dz/dtheta in the solver's internal coordinates, shape (n_unknowns, P) with P the total size of
+    the `wrt` parameters (`jaxoff.implicit.ParameterBlock` order); `jaxoff.statics.chain_rule` turns
+    it into derivatives of any output. The Jacobian is the one at the last iterate, within the step
+    tolerance of the root, so dz agrees with `jo.derivative` to about that tolerance.
     """
     layout = Layout.of(model, start)
+    block = implicit.ParameterBlock.of(model, wrt)
     z0 = jax.lax.stop_gradient(layout.to_internal(model, start))
-    theta = jnp.stack([jnp.asarray(getattr(model, k), dtype=jnp.float64) for k in wrt]) if wrt else jnp.zeros((0,))
+    theta = block.flatten(model)
     n = z0.shape[0]
 
     def F(z, th):
-        return residual_vector(model.with_params(**dict(zip(wrt, th))), layout, z)
+        return residual_vector(block.apply(model, th), layout, z)
 
     def step(carry):
         z, _, _, _, k = carry
         f = F(z, theta)
         f_z, f_theta = jax.jacfwd(F, argnums=(0, 1))(z, theta)
-        sol = jsl.lu_solve(jsl.lu_factor(f_z), jnp.concatenate([f[:, None], -f_theta], axis=1))
+        lin = implicit.Linearization.dense_from_matrix(f_z)
+        sol = lin.solve(jnp.concatenate([f[:, None], -f_theta], axis=1))
         diff = sol[:, 0]
         z_new = z - diff
         small_step = jnp.max(jnp.abs(diff) / (opts.atol + opts.rtol * jnp.abs(z_new))) < 1
@@ -309,12 +253,113 @@ def _solve_with_tangents(model: Model, start: dict, opts: SolverOptions, wrt: tu
         _, _, converged, broken, k = carry
         return ~converged & ~broken & (k < opts.max_steps)
 
-    init = (z0, jnp.zeros((n, theta.shape[0])), jnp.asarray(False), jnp.asarray(False), jnp.asarray(0))
-    # The first step is peeled off the loop: under vmap a while_loop costs its per-point selects on
-    # every iteration, and from a good start (a warm start, an integrated-economy guess) the first
-    # step is usually the last, so the loop then runs zero times.
+    init = (z0, jnp.zeros((n, block.size)), jnp.asarray(False), jnp.asarray(False), jnp.asarray(0))
     z, dz, converged, _, steps = jax.lax.while_loop(keep_going, step, step(init))
-    return _assemble(model, layout, z, converged, steps, opts), dz
+    return assemble(model, layout, z, converged, steps, opts), dz
+
+
+def batch_points(base: Model, params: dict, guess: dict, opts: SolverOptions, wrt: tuple[str, ...] = (),
+                 rescue: bool = True):
+    """Traceable body of `solve_batch`: every point by `newton_with_tangents`; the points that it
+    does not solve, again by `jo.solve`'s full chain (a branch taken only when some point needs it)."""
+
+    def start_at(m: Model) -> dict:
+        return {**m.guess(), **guess}
+
+    def fast(p):
+        m = base.with_params(**p)
+        return newton_with_tangents(m, start_at(m), opts, wrt)
+
+    def full(p):
+        m = base.with_params(**p)
+        sol = _solve_impl(m, start_at(m), SolverOptions(opts.rtol, opts.atol, opts.max_steps, opts.residual_tol,
+                                                        True, False, opts.homotopy_steps, opts.solver))
+        layout = Layout.of(m, sol.unknowns)
+        z = jax.lax.stop_gradient(layout.to_internal(m, sol.unknowns))
+        block = implicit.ParameterBlock.of(m, wrt)
+        lin = implicit.linearize(lambda zz: residual_vector(m, layout, zz), z)
+        F_theta = jax.jacfwd(lambda th: residual_vector(block.apply(m, th), layout, z))(block.flatten(m))
+        return assemble(m, layout, z, sol.converged, sol.steps, opts), implicit.tangent(lin, F_theta)
+
+    out = jax.vmap(fast)(params)
+    if not rescue:
+        return out
+    need = ~out[0].converged
+
+    def redo():
+        again = jax.vmap(full)(params)
+
+        def pick(a, b):
+            return jnp.where(need.reshape(need.shape + (1,) * (jnp.ndim(a) - 1)), b, a)
+        return jax.tree_util.tree_map(pick, out, again)
+
+    return jax.lax.cond(jnp.any(need), redo, lambda: out)
+
+
+_batch_jit = eqx.filter_jit(batch_points)
+
+
+def solve_batch(model: Model, params: dict, guess: dict | None = None, *, wrt=(), rescue: bool = True,
+                rtol: float = 1e-10, atol: float = 1e-10, max_steps: int = 100, residual_tol: float = 1e-8,
+                mask: bool = True):
+    """Solve many parameter points at once, with exact tangents: the public batched solve.
+
+    Each point runs `newton_with_tangents` (Newton sharing its factorization with the implicit
+    derivative); with `rescue=True` the points it does not solve are solved again by `jo.solve`'s
+    fallback chain (Levenberg-Marquardt, then Newton), a branch taken only when some point needs it.
+    One compilation serves every batch of the same size and parameter names.
+
+    **Arguments:**
+
+    - `model`: the base model (parameters not in `params` keep its values).
+    - `params`: `{name: array}` with a leading batch axis of the same length for every name.
+    - `guess`: a starting point in natural units shared by all points (default: each point's guess).
+    - `wrt`: parameter names to differentiate by (scalars or arrays).
+    - tolerances as in `jo.solve`; `mask`: NaN values at points that are not fine.
+
+    **Returns:** `(solution, dz)`: a batched `Solution` and dz/dtheta per point, shape
+    (batch, n_unknowns, P) in internal coordinates (see `newton_with_tangents`).
+    """
+    if not isinstance(model, Model):
+        raise TypeError(f"solve_batch expects a jaxoff Model instance, got {type(model).__name__}")
+    model.require_parameters(list(params) + list(wrt))
+    sizes = {k: np.shape(v)[0] if np.ndim(v) else None for k, v in params.items()}
+    if any(v is None for v in sizes.values()) or len(set(sizes.values())) > 1:
+        raise ValueError(f"solve_batch: every parameter array needs the same leading batch length; got {sizes}")
+    opts = SolverOptions(rtol, atol, max_steps, residual_tol, True, mask)
+    guess = _complete_guess(model, guess, partial=True)
+    params = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in params.items()}
+    return _batch_jit(model, params, guess, opts, tuple(wrt), rescue)
+
+
+def _complete_guess(model: Model, guess, partial: bool = False) -> dict:
+    """A float64 starting point from a dict / Solution / None, checked by name and shape.
+
+    With `partial=False` the result has every unknown (missing ones from `model.guess()`), built
+    outside compiled code so that solves with and without a user guess share one compilation."""
+    if isinstance(guess, Solution):
+        if np.ndim(guess.status) != 0 and is_concrete(guess.status):
+            raise ValueError("guess: a batched Solution cannot start a single solve; index one point "
+                             "(jax.tree_util.tree_map(lambda x: x[i], sol)) or pass a dict")
+        guess = dict(guess.unknowns)
+    if guess is not None and not isinstance(guess, dict):
+        raise TypeError(f"guess must be a dict of unknowns or a Solution, got {type(guess).__name__}")
+    guess = {} if guess is None else dict(guess)
+    unknown = [k for k in guess if k not in model.unknowns]
+    if unknown:
+        raise KeyError(f"guess names unknown(s) {unknown}; {model.label()} has {list(model.unknowns)}")
+    if partial:
+        return {k: jnp.asarray(v, dtype=jnp.float64) for k, v in guess.items()}
+    base = model.guess()
+    start = {**base, **guess}
+    out = {}
+    for k in model.unknowns:
+        want = jnp.shape(base[k])
+        v = jnp.asarray(start[k], dtype=jnp.float64)
+        if k in guess and jnp.shape(v) != want and jnp.ndim(v) != 0:
+            raise ValueError(f"guess['{k}'] has shape {jnp.shape(v)}; {model.label()} expects {want}")
+        out[k] = jnp.broadcast_to(v, want)
+    return out
 
 
 _solve_jit = eqx.filter_jit(_solve_impl)
@@ -324,6 +369,7 @@ def solve(
     model: Model,
     guess: dict | Solution | None = None,
     *,
+    solver: Solver | None = None,
     rtol: float = 1e-10,
     atol: float = 1e-10,
     max_steps: int = 100,
@@ -336,24 +382,28 @@ def solve(
 ) -> Solution:
     """Solve a model's equilibrium.
 
-    Newton (optimistix) on the transformed unknowns; if Newton fails, Levenberg-Marquardt from the
-    same start followed by a Newton polish. Derivatives with respect to the model's parameters come
-    from the implicit function theorem, so `jax.grad`, `jax.jacfwd`, `jax.jvp`, `jax.vmap` and
-    `jax.jit` all work through this function. It never raises inside jit/vmap: failed points carry
-    a non-zero `status` and (with `mask=True`) NaN values.
+    By default (see `jaxoff.solvers.default_solver`): dense Newton for small systems, matrix-free
+    Newton-Krylov above `jaxoff.implicit.DENSE_MAX` unknowns, each with a fallback chain. Derivatives
+    with respect to the model's parameters come from the implicit function theorem
+    (`jaxoff.implicit`), so `jax.grad`, `jax.jacfwd`, `jax.jvp`, `jax.vmap` and `jax.jit` all work
+    through this function, whichever solver found the root. It never raises inside jit/vmap:
+    failed points carry a non-zero `status` and (with `mask=True`) NaN values.
 
     **Arguments:**
 
     - `model`: a `jaxoff.Model` instance (parameters already validated by its constructor).
     - `guess`: starting values in natural units, as a dict (missing unknowns from `model.guess()`)
       or a previous `Solution` (a warm start).
-    - `rtol`, `atol`: Newton step tolerances; `max_steps`: per solver stage.
+    - `solver`: a solver object (`jo.Newton()`, `jo.NewtonKrylov()`, `jo.AndersonFixedPoint()`,
+      `jo.Chain(...)`, ...). When given, `fallback`, `backend` and `homotopy_steps` must stay at
+      their defaults (they describe the default solver).
+    - `rtol`, `atol`, `max_steps`: tolerances of the default solver (per stage).
     - `residual_tol`: a point counts as converged only if max |scaled residual| <= this.
-    - `fallback`: use Levenberg-Marquardt + Newton when Newton alone fails.
+    - `fallback`: use the default fallback chain when the first method fails.
     - `mask`: replace unknowns/outputs of points with non-zero status by NaN.
-    - `backend`: "optimistix" (default) or "jaxopt" (optional extra; Gauss-Newton).
-    - `homotopy_steps`: if > 0 and both Newton and Levenberg-Marquardt fail, continue from the
-      model's default parameters to the requested ones in this many Newton-corrected steps.
+    - `backend`: "optimistix" (default) or "jaxopt" (shorthand for `solver=jo.JaxoptGaussNewton()`).
+    - `homotopy_steps`: if > 0, the default chain ends with a `Homotopy` from the model's default
+      parameters in this many Newton-corrected steps.
     - `throw`: raise `SolveError` (eager calls only) instead of warning when the point is not fine.
 
     **Returns:** a `Solution` (a pytree): `sol["w"]`, `sol.converged`, `sol.status`,
@@ -361,19 +411,16 @@ def solve(
     """
     if not isinstance(model, Model):
         raise TypeError(f"solve expects a jaxoff Model instance, got {type(model).__name__}")
-    if isinstance(guess, Solution):
-        guess = dict(guess.unknowns)
-    guess = {} if guess is None else dict(guess)
-    unknown = [k for k in guess if k not in model.unknowns]
-    if unknown:
-        raise KeyError(f"guess names unknown(s) {unknown}; {model.label()} has {list(model.unknowns)}")
-    opts = SolverOptions(rtol, atol, max_steps, residual_tol, fallback, mask, backend, homotopy_steps)
-    # A complete float64 start, built outside the compiled function, so that solves with and
-    # without a user guess share one compilation.
-    start = model.guess()
-    start.update(guess)
-    start = {k: jnp.broadcast_to(jnp.asarray(start[k], dtype=jnp.float64), jnp.shape(start[k]))
-             for k in model.unknowns}
+    require_x64("jo.solve")
+    if backend not in ("optimistix", "jaxopt"):
+        raise ValueError(f"unknown backend {backend!r}; use 'optimistix' or 'jaxopt'")
+    if solver is not None and (backend != "optimistix" or homotopy_steps or not fallback):
+        raise ValueError("pass either solver=... or the default solver's options (backend, homotopy_steps, "
+                         "fallback), not both")
+    if backend == "jaxopt":
+        solver = JaxoptGaussNewton(atol=atol, max_steps=max_steps)
+    opts = SolverOptions(rtol, atol, max_steps, residual_tol, fallback, mask, homotopy_steps, solver)
+    start = _complete_guess(model, guess)
     sol = _solve_jit(model, start, opts)
     # Only eager calls can warn: under jacfwd/grad the status is concrete but the residuals are traced.
     if is_concrete(sol) and np.ndim(sol.status) == 0 and int(sol.status) != CONVERGED:

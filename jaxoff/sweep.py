@@ -29,7 +29,7 @@ from jax.sharding import PartitionSpec as P
 
 from ._solution import CONVERGED, INVALID_PARAMETERS, OUT_OF_REGIME, STATUS_NAMES
 from .model import Model
-from .solve import Layout, SolverOptions, _solve_impl, _solve_with_tangents, internal_point, residual_vector
+from .solve import Layout, SolverOptions, _solve_impl, internal_point, newton_with_tangents, residual_vector
 from .statics import _total_derivatives, chain_rule
 
 __all__ = ["sweep", "continuation", "check_sign", "Event", "SignCheck", "trace_count"]
@@ -112,7 +112,7 @@ def _point(m: Model, guess: dict, spec: _Spec) -> dict:
     start = {**m.guess(), **guess}  # complete start: the model's guess at this point, user values on top
     if not spec.opts.fallback:
         # first pass: Newton sharing its last factorization with the IFT (failures are redone below)
-        sol, dz = _solve_with_tangents(m, start, spec.opts, spec.wrt)
+        sol, dz = newton_with_tangents(m, start, spec.opts, spec.wrt)
         return _record(m, sol, spec, dz)
     return _record(m, _solve_impl(m, start, spec.opts), spec)  # opts.mask is False: raw values for the IFT
 

@@ -1,0 +1,173 @@
+"""Implicit differentiation: the one home of dz/dtheta = -F_z^{-1} F_theta and its transpose.
+
+Every place that differentiates an equilibrium goes through this module: the custom JVP of
+`jo.solve` (so `jax.jacfwd` and, by transposition, `jax.grad`), `jo.derivative` / `jo.statics`,
+directional derivatives, the adjoint `jo.gradient`, the sweep's per-point tangents and the
+continuation predictor.
+
+A `Linearization` is F_z at a solved point, ready to solve with. Two kinds:
+
+* **dense** (default for small systems): F_z is formed by forward mode and LU-factorized once;
+  every right-hand side (one tangent, a matrix of tangents, an adjoint) reuses that factorization.
+* **matrix-free** (large systems): F_z is never formed; lineax's Krylov solvers (GMRES by default,
+  or BiCGStab) work on Jacobian-vector products, and the transpose (reverse mode) on
+  vector-Jacobian products. Memory stays O(n), so 10^3 - 10^4 unknowns are fine.
+
+Linear solves go through lineax (`lineax.linear_solve`), so the solve itself is differentiable and
+transposable (JAX transposes the JVP rule of `jo.solve` into one adjoint solve F_z^T lambda = g).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import lineax as lx
+import numpy as np
+
+__all__ = ["Linearization", "linearize", "tangent", "tangents", "cotangent", "DENSE_MAX", "default_linear_solver",
+           "ParameterBlock", "residual_tangent",
+           "krylov_solver"]
+
+#: Systems with more unknowns than this are differentiated matrix-free by default.
+DENSE_MAX = 600
+
+
+def krylov_solver(rtol: float = 1e-11, atol: float = 1e-12, *, restart: int = 60,
+                  max_steps: int | None = None) -> lx.AbstractLinearSolver:
+    """The matrix-free linear solver used for large systems: restarted GMRES on JVPs."""
+    return lx.GMRES(rtol=rtol, atol=atol, restart=restart, max_steps=max_steps, stagnation_iters=40)
+
+
+def default_linear_solver(n: int) -> lx.AbstractLinearSolver:
+    """Dense LU for n <= `DENSE_MAX` unknowns, restarted GMRES (matrix-free) above."""
+    return lx.LU() if n <= DENSE_MAX else krylov_solver()
+
+
+def _is_dense(solver: lx.AbstractLinearSolver) -> bool:
+    return isinstance(solver, (lx.LU, lx.QR, lx.SVD, lx.AutoLinearSolver, lx.Cholesky))
+
+
+class Linearization(eqx.Module):
+    """F_z at a point, with a linear solver and (dense case) its factorization.
+
+    **Fields:** `operator` (a lineax operator for F_z), `solver` (a lineax solver), `state` (the
+    solver's state: the LU factors in the dense case, computed once).
+    """
+
+    operator: lx.AbstractLinearOperator
+    solver: lx.AbstractLinearSolver = eqx.field(static=True)
+    state: Any
+
+    @property
+    def dense(self) -> bool:
+        return _is_dense(self.solver)
+
+    @staticmethod
+    def dense_from_matrix(matrix: jax.Array) -> "Linearization":
+        """A dense linearization from an already formed Jacobian matrix (LU-factorized once)."""
+        operator = lx.MatrixLinearOperator(matrix)
+        solver = lx.LU()
+        return Linearization(operator, solver, solver.init(operator, {}))
+
+    def _one(self, b, transpose: bool):
+        op = self.operator.transpose() if transpose else self.operator
+        if self.dense:
+            state = self.solver.transpose(self.state, {})[0] if transpose else self.state
+            return lx.linear_solve(op, b, self.solver, state=state, throw=False).value
+        return lx.linear_solve(op, b, self.solver, throw=False).value
+
+    def solve(self, b: jax.Array, *, transpose: bool = False) -> jax.Array:
+        """x with F_z x = b (or F_z^T x = b). `b` is a vector (n,) or a matrix (n, k) of columns
+        solved with the one factorization."""
+        if jnp.ndim(b) == 1:
+            return self._one(b, transpose)
+        return jax.vmap(lambda col: self._one(col, transpose), in_axes=1, out_axes=1)(b)
+
+
+def linearize(residual: Callable[[jax.Array], jax.Array], z: jax.Array,
+              solver: lx.AbstractLinearSolver | None = None) -> Linearization:
+    """Linearize a residual function at z.
+
+    **Arguments:** `residual`: z -> F(z) (flat vector to flat vector, parameters closed over);
+    `z`: the point; `solver`: a lineax solver (default: `default_linear_solver(z.size)`).
+
+    **Returns:** a `Linearization`.
+    """
+    solver = default_linear_solver(z.shape[0]) if solver is None else solver
+    if _is_dense(solver):
+        if isinstance(solver, lx.AutoLinearSolver):
+            solver = lx.LU()
+        operator = lx.MatrixLinearOperator(jax.jacfwd(residual)(z))
+        return Linearization(operator, solver, solver.init(operator, {}))
+    operator = lx.JacobianLinearOperator(lambda zz, _: residual(zz), z, None)
+    return Linearization(operator, solver, None)
+
+
+def tangent(lin: Linearization, dF: jax.Array) -> jax.Array:
+    """dz = -F_z^{-1} dF: the implicit-function-theorem tangent for a residual change dF
+    (a vector, or a matrix with one column per direction)."""
+    return -lin.solve(dF)
+
+
+def cotangent(lin: Linearization, g: jax.Array) -> jax.Array:
+    """lambda with F_z^T lambda = g: the adjoint of `tangent` (reverse mode)."""
+    return lin.solve(g, transpose=True)
+
+
+def residual_tangent(residual_of: Callable[[Any], jax.Array], primal: Any, direction: Any) -> jax.Array:
+    """dF = d/dt F(primal + t direction) at t = 0, for any pytree of parameters (one JVP)."""
+    return eqx.filter_jvp(residual_of, (primal,), (direction,))[1]
+
+
+def tangents(lin: Linearization, residual_of: Callable[[Any], jax.Array], primal: Any, direction: Any) -> jax.Array:
+    """The IFT tangent dz of the root along a pytree `direction` of parameter changes: one JVP of
+    the residuals w.r.t. the parameters and one linear solve."""
+    return tangent(lin, residual_tangent(residual_of, primal, direction))
+
+
+class ParameterBlock(eqx.Module):
+    """Some of a model's parameters (any shapes) as one flat vector theta, and back.
+
+    Derivatives w.r.t. array parameters are taken w.r.t. theta and split back by name, each with
+    the shape `quantity.shape + parameter.shape`.
+    """
+
+    names: tuple[str, ...] = eqx.field(static=True)
+    shapes: tuple[tuple[int, ...], ...] = eqx.field(static=True)
+
+    @staticmethod
+    def of(model, names) -> "ParameterBlock":
+        names = tuple(names)
+        return ParameterBlock(names, tuple(tuple(jnp.shape(getattr(model, k))) for k in names))
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return tuple(int(np.prod(s, dtype=int)) for s in self.shapes)
+
+    @property
+    def size(self) -> int:
+        return sum(self.sizes)
+
+    def flatten(self, model) -> jax.Array:
+        if not self.names:
+            return jnp.zeros((0,))
+        return jnp.concatenate([jnp.ravel(jnp.asarray(getattr(model, k), dtype=jnp.float64)) for k in self.names])
+
+    def apply(self, model, theta: jax.Array):
+        """The model with these parameters set from the flat vector `theta` (traceable)."""
+        values, i = {}, 0
+        for k, shape, n in zip(self.names, self.shapes, self.sizes):
+            values[k] = theta[i:i + n].reshape(shape)
+            i += n
+        return model.with_params(**values) if values else model
+
+    def split(self, a: jax.Array) -> dict:
+        """Split the last axis of `a` (length `size`) by parameter, reshaped to each one's shape."""
+        out, i = {}, 0
+        lead = jnp.shape(a)[:-1]
+        for k, shape, n in zip(self.names, self.shapes, self.sizes):
+            out[k] = a[..., i:i + n].reshape(lead + shape)
+            i += n
+        return out
