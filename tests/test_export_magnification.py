@@ -515,3 +515,322 @@ def test_lognormal_margins_and_quadrature_model():
     quad = jo.solve(em.SUBMODELS["SM-A"](distribution="lognormal_quadrature"))
     for k in ("phi_0", "phi_off", "phi_ex", "M_e", "P_X", "s_off", "X_exp", "W"):
         assert float(quad[k]) == pytest.approx(float(sol[k]), rel=1e-8), k
+
+
+# -- 7. A.3 violated (paper Sec. 4.2): SM-G..SM-L ------------------------------------------------------------
+# Oracles: the upper envelope of the four strategies' profit lines computed by a generic convex-hull
+# algorithm (no regime formulas), an equilibrium solved here with scipy (brentq on the free-entry
+# condition with expected profits integrated by quad over max-over-strategies profits), central finite
+# differences of two solves, and continuity across regime boundaries.
+from scipy import integrate, optimize  # noqa: E402
+
+NEW = "GHIJKL"
+STRAT = ("D", "DO", "DX", "DXO")
+
+
+def _lines(p):
+    """Profit lines of spec 5.3 in units of w: (name, slope, intercept) in x = (phi/phi_0)^(sigma-1)."""
+    s1 = p["sigma"] - 1.0
+    q = p["tau_I"] * (p["A_Yw"] / p["A_Iw"]) * (p["A_I"] / p["A_Y"])
+    Q, t = q ** (-p["alpha"] * s1), p["n"] * p["tau"] ** (-s1)
+    fp, fI, nfex = p["f_p"], p["f_I"], p["n"] * p["f_ex"]
+    return [("D", fp, -fp), ("DO", fp * Q, -fp - fI), ("DX", fp * (1 + t), -fp - nfex),
+            ("DXO", fp * (1 + t) * Q, -fp - fI - nfex)]
+
+
+def envelope(p):
+    """Strategies on the upper envelope of max(0, D, DO, DX, DXO) for x > 0, by increasing x (generic
+    convex-hull algorithm over lines sorted by slope)."""
+    lines = sorted([("exit", 0.0, 0.0)] + _lines(p), key=lambda l: (l[1], l[2]))
+    hull = []
+    for ln in lines:
+        if hull and hull[-1][1] == ln[1]:
+            hull.pop()  # same slope: the later one has the higher intercept
+        while len(hull) >= 2:
+            (_, m1, c1), (_, m2, c2) = hull[-2], hull[-1]
+            if (c1 - ln[2]) / (ln[1] - m1) <= (c1 - c2) / (m2 - m1):  # ln overtakes hull[-2] before hull[-1] does
+                hull.pop()
+            else:
+                break
+        hull.append(ln)
+    names = [h[0] for h in hull]
+    return tuple(names[names.index("exit") + 1:])
+
+
+def _full(cls, **kw):
+    p = {k: v for k, v in cls.defaults().items() if k in cls.parameter_names()}
+    p.update(kw)
+    return {k: float(v) for k, v in p.items()}
+
+
+def draw_any(n_points, seed):
+    """A wide random box over which A.3 holds or fails (about half each)."""
+    rng = np.random.default_rng(seed)
+    box = {"alpha": (0.3, 0.8), "sigma": (2.0, 4.0), "n": (1.0, 6.0), "tau": (1.05, 2.5), "tau_I": (1.0, 2.5),
+           "f_p": (0.5, 1.5), "f_I": (0.1, 3.0), "f_ex": (0.1, 2.0)}
+    p = {k: rng.uniform(*b, size=n_points) for k, b in box.items()}
+    return {**{k: np.full(n_points, v) for k, v in em.SUBMODELS["SM-A"].defaults().items()
+               if k in em.SUBMODELS["SM-A"].parameter_names() and k not in box}, **p}
+
+
+def test_a3_regime_partition_matches_profit_envelope():
+    """(d) Every point gets the regime whose strategy list is the profit envelope; the new regimes are
+    chosen iff A.3 fails, the old ones (unchanged) iff it holds."""
+    p = draw_any(3000, 20)
+    idx = np.asarray(em.regime_index({k: jnp.asarray(v) for k, v in p.items()}))
+    a3 = p["f_ex"] * p["tau"] ** (p["sigma"] - 1) > p["f_p"] + p["f_I"]
+    letters = [em.REGIME_LETTERS[i] for i in idx]
+    assert 0.3 < a3.mean() < 0.7 and set(letters) == set("ABCDE" + NEW)
+    for i, letter in enumerate(letters):
+        pi = {k: float(v[i]) for k, v in p.items()}
+        assert envelope(pi) == em.REGIMES[letter]["strategies"], (letter, pi)
+        assert (letter in NEW) == (not a3[i]), (letter, pi)
+    for i in range(0, 3000, 100):  # submodel_for / build agree (eager, one point at a time)
+        cls = em.submodel_for(**{k: float(v[i]) for k, v in p.items()})
+        assert cls.spec_id == em.REGIMES[letters[i]]["submodel"]
+    # paper Sec. 4.2: with A.3 violated offshore-only (DO) is never chosen and every offshorer exports
+    assert not any("DO" in em.REGIMES[x]["strategies"] for x in NEW)
+    for letter in NEW:  # each new sub-model's defaults lie in its own regime
+        m = em.SUBMODELS[em.REGIMES[letter]["submodel"]]()
+        assert em.REGIME_LETTERS[int(regime_index_of(m))] == letter
+        assert em.firm_ordering(m).matches_model
+    with pytest.raises(jo.ParameterError, match="A.3 violated"):
+        em.SUBMODELS["SM-G"](f_I=0.5)  # A.3 holds: SM-G refuses, the hint names the A.3 sub-model
+    with pytest.raises(jo.ParameterError, match="SM-J"):
+        em.SUBMODELS["SM-G"](tau_I=1.5)
+
+
+def regime_index_of(m):
+    return em.regime_index(m)
+
+
+def _box(letter, n_points, seed):
+    rng = np.random.default_rng(seed)
+    box = {"alpha": (0.4, 0.8), "sigma": (2.5, 3.8), "f_e": (0.15, 0.3), "tau_I": (1.0, 2.4), "f_I": (1.0, 4.0),
+           "tau": (1.3, 2.0), "f_ex": (0.15, 1.5), "n": (2.0, 6.0)}
+    names = tuple(box)
+    out = {k: [] for k in names}
+    while len(out["tau_I"]) < n_points:
+        p = {k: rng.uniform(*box[k], size=500) for k in names}
+        keep = np.asarray(em.regime_index(p)) == em.REGIME_LETTERS.index(letter)
+        for k in names:
+            out[k].extend(p[k][keep].tolist())
+    return {k: jnp.asarray(v[:n_points]) for k, v in out.items()}
+
+
+A3_OUT = ("phi_0", "survival_cutoff", "export_cutoff", "offshoring_cutoff", "s_off", "W", "X_exp", "M_e",
+          "walras_residual", "revenue_identity")
+
+
+@pytest.fixture(scope="module")
+def a3_boxes():
+    """Per new regime: random in-regime points (first the class defaults), the Pareto closed form there
+    (the start value of every sub-model; exact iff its residuals vanish), its regime() flags, and
+    d/d tau_I, d/d f_I of the outputs by autodiff."""
+    res = {}
+    for j, letter in enumerate(NEW):
+        cls = em.SUBMODELS[em.REGIMES[letter]["submodel"]]
+        p = _box(letter, 12, 30 + j)
+        d = cls.defaults()
+        p = {k: jnp.concatenate([jnp.asarray([d[k]]), v]) for k, v in p.items()}
+
+        def one(pt, cls=cls):
+            def values(shock):
+                m = cls(**{**pt, **shock})
+                u = m.guess()
+                out = {**u, **m.outputs(u)}
+                res_ = jnp.stack([jnp.abs(v) for v in m.residuals(u).values()]).max()
+                ok = jnp.stack([jnp.asarray(v) for v in m.regime(u).values()]).all()
+                return {k: out[k] for k in A3_OUT}, ({k: out[k] for k in A3_OUT + cls.thresholds}, res_, ok)
+
+            return jax.jacfwd(values, has_aux=True)({"tau_I": pt["tau_I"], "f_I": pt["f_I"]})
+
+        jac, (lev, resid, ok) = jax.jit(jax.vmap(one))(p)
+        res[letter] = (p, jax.tree_util.tree_map(np.asarray, lev), jax.tree_util.tree_map(np.asarray, jac),
+                       np.asarray(resid), np.asarray(ok))
+    return res
+
+
+def test_a3_cutoff_ordering_over_box(a3_boxes):
+    """(a) domestic < exporter < exporter-and-offshorer (SM-G, the paper's Sec. 4.2 case) at the defaults
+    and over a random box; each new regime's cutoffs in its own order; the closed form solves each."""
+    for letter in NEW:
+        p, lev, jac, resid, ok = a3_boxes[letter]
+        assert resid.max() < 1e-10 and ok.all(), letter
+        th = em.SUBMODELS[em.REGIMES[letter]["submodel"]].thresholds
+        for lo, hi in zip(th[:-1], th[1:]):
+            assert np.all(lev[lo] < lev[hi]), (letter, lo, hi)
+        assert np.max(np.abs(lev["walras_residual"])) < 1e-12 and np.max(np.abs(lev["revenue_identity"])) < 1e-12
+    lev = a3_boxes["G"][1]
+    assert np.all((lev["phi_0"] < lev["export_cutoff"]) & (lev["export_cutoff"] < lev["offshoring_cutoff"]))
+    for letter in "HIL":  # every survivor exports: the export cutoff is the survival cutoff, below phi_0
+        lev = a3_boxes[letter][1]
+        assert np.all(lev["export_cutoff"] == lev["survival_cutoff"]) and np.all(lev["phi_s"] < lev["phi_0"])
+    for letter, s_off in (("I", 1.0), ("K", 0.0), ("L", 0.0)):
+        np.testing.assert_allclose(a3_boxes[letter][1]["s_off"], s_off, atol=1e-14)
+
+
+def test_a3_sign_of_export_cutoff_in_tau_I(a3_boxes):
+    """(b) The paper (Sec. 4.2): with A.3 violated "a lower tau_I (and, similarly, a lower f_I) is now
+    associated with an increase in the export cut-off", i.e. d phi_ex/d tau_I < 0 and d phi_ex/d f_I < 0.
+    It holds where the marginal exporter sources at home (SM-G, SM-H), with d ln phi_ex/d ln tau_I =
+    -alpha s_off; in the joint regime SM-J the sign is the baseline's (> 0); zero in SM-I, SM-K, SM-L."""
+    for letter in NEW:
+        p, lev, jac, _, _ = a3_boxes[letter]
+        a, s_off, ex = np.asarray(p["alpha"]), lev["s_off"], lev["export_cutoff"]
+        e_tau = jac["export_cutoff"]["tau_I"] * np.asarray(p["tau_I"]) / ex
+        np.testing.assert_allclose(jac["phi_0"]["tau_I"] * np.asarray(p["tau_I"]) / lev["phi_0"], -a * s_off,
+                                   atol=1e-10)  # P1 in every regime
+        if letter in "GH":
+            np.testing.assert_allclose(e_tau, -a * s_off, atol=1e-10)
+            assert np.all(e_tau < 0) and np.all(jac["export_cutoff"]["f_I"] < 0), letter
+        elif letter == "J":
+            assert np.all(e_tau > 0)
+        else:
+            np.testing.assert_allclose(e_tau, 0.0, atol=1e-12)
+        if letter == "G":  # export magnification in values survives (Sec. 4.2): X_exp falls in tau_I
+            assert np.all(jac["X_exp"]["tau_I"] < 0)
+        if letter in "HIL":  # every survivor exports a share t/(1+t) of R_X = beta w L: X_exp is fixed
+            np.testing.assert_allclose(jac["X_exp"]["tau_I"], 0.0, atol=1e-14)
+        assert np.all(jac["W"]["tau_I"] <= 1e-15), letter
+
+
+@pytest.fixture(scope="module")
+def sm_g_lognormal():
+    m = em.SUBMODELS["SM-G"](distribution="lognormal")
+    return m, jo.solve(m)
+
+
+def test_a3_derivative_against_finite_differences(sm_g_lognormal):
+    """(b) jo.derivative of the export cutoff in SM-G against central differences of two solves (a
+    lognormal g, so Newton really iterates: the start is not the equilibrium)."""
+    m, sol = sm_g_lognormal
+    assert sol.status_name == "converged"
+    d = float(jo.derivative(m, "phi_ex", "tau_I", sol=sol))
+    h = 1e-4
+    up, dn = jo.solve(m.replace(tau_I=1.6 + h), guess=sol), jo.solve(m.replace(tau_I=1.6 - h), guess=sol)
+    fd = (float(up["phi_ex"]) - float(dn["phi_ex"])) / (2 * h)
+    assert d < 0 and d == pytest.approx(fd, rel=1e-6)
+    assert d * 1.6 / float(sol["phi_ex"]) == pytest.approx(-0.6 * float(sol["s_off"]), abs=1e-10)
+
+
+def scipy_equilibrium(p, dist):
+    """The equilibrium solved from the paper's equations with scipy, without the model code.
+
+    Firm profit (paper eq. 9, 10, 13 and the export-only strategy): pi(phi) = max over strategies of
+    f_p w m_s (phi/phi_0)^(sigma-1) - w F_s, or 0 (spec 5.3). Free entry (paper 18-19): E[pi] = w f_e,
+    solved for phi_0 by brentq with E[pi] integrated by quad piecewise between the strategy switches
+    (located by brentq on profit differences). Zero cutoff profit (11) gives P_X; the revenue identity
+    R_X = beta w L gives M_e.
+    """
+    s1 = p["sigma"] - 1.0
+    pdf = dist.pdf
+    lines = {name: (m, -c) for name, m, c in _lines(p)}  # profit/w = m x - F
+    xs = np.geomspace(1e-4, 1e4, 20001)
+    best = np.argmax(np.stack([np.zeros_like(xs)] + [lines[s][0] * xs - lines[s][1] for s in STRAT]), 0)
+    seq, cuts = [], []
+    for i in np.nonzero(np.diff(best))[0]:
+        a, b = ([None] + list(STRAT))[best[i]], STRAT[best[i + 1] - 1]
+        fa = (lambda x: 0.0) if a is None else (lambda x, a=a: lines[a][0] * x - lines[a][1])
+        cuts.append(optimize.brentq(lambda x: lines[b][0] * x - lines[b][1] - fa(x), xs[i], xs[i + 1],
+                                    xtol=1e-15, rtol=1e-15))
+        seq.append(b)
+    ratios = np.asarray(cuts) ** (1 / s1)  # threshold / phi_0
+
+    def expected_profit(phi_0):
+        edges = list(phi_0 * ratios) + [np.inf]
+        total = 0.0
+        for s, lo, hi in zip(seq, edges[:-1], edges[1:]):
+            m, F = lines[s]
+            f = lambda z: (m * (z / phi_0) ** s1 - F) * pdf(z)  # noqa: E731
+            total += integrate.quad(f, max(lo, dist.support[0]), hi, epsabs=0, epsrel=1e-13, limit=200)[0]
+        return total
+
+    phi_0 = optimize.brentq(lambda z: expected_profit(z) - p["f_e"], 0.2, 20.0, xtol=1e-15, rtol=1e-15)
+    rho, w, p_d = s1 / p["sigma"], p["A_Y"], p["A_Y"] / p["A_I"]
+    P_X = w ** (1 - p["alpha"]) * p_d ** p["alpha"] / (rho * phi_0) * (p["sigma"] * p["f_p"] / (p["beta"] * p["L"])) ** (1 / s1)
+    edges = list(phi_0 * ratios) + [np.inf]
+    rev = sum(integrate.quad(lambda z, m=lines[s][0]: p["sigma"] * w * m * (z / phi_0) ** s1 * pdf(z), lo, hi,
+                             epsabs=0, epsrel=1e-13, limit=200)[0] for s, lo, hi in zip(seq, edges[:-1], edges[1:]))
+    return {"seq": tuple(seq), "phi_0": phi_0, "cutoffs": phi_0 * ratios, "P_X": P_X,
+            "M_e": p["beta"] * w * p["L"] / rev}
+
+
+@pytest.mark.parametrize("sub,params,dist", [
+    ("SM-G", {}, "lognormal"),
+    ("SM-H", {"tau": 1.6, "n": 3.0, "f_ex": 0.3}, "pareto"),
+    ("SM-J", {"alpha": 0.7, "sigma": 2.6, "f_I": 3.0, "tau_I": 1.4}, "pareto"),
+])
+def test_a3_against_independent_scipy_oracle(sub, params, dist, sm_g_lognormal):
+    """(c) Cutoffs, P_X and M_e agree with the scipy solution of the paper's equations to 1e-8."""
+    cls = em.SUBMODELS[sub]
+    p = _full(cls, **params)
+    if dist == "lognormal":
+        m, sol = sm_g_lognormal
+        g = stats.lognorm(p["ln_s"], scale=np.exp(p["ln_mu"]))
+        g.support = (0.0, np.inf)
+    else:
+        m = cls(**params)
+        sol = jo.solve(m)
+        k, b = p["pareto_k"], p["pareto_b"]
+        g = stats.pareto(k, scale=b)
+        g.support = (b, np.inf)
+    assert sol.status_name == "converged"
+    ref = scipy_equilibrium(p, g)
+    assert ref["seq"] == cls.strategies
+    assert float(sol["phi_0"]) == pytest.approx(ref["phi_0"], rel=1e-8)
+    for name, val in zip(cls.thresholds, ref["cutoffs"]):
+        assert float(sol[name]) == pytest.approx(val, rel=1e-8), name
+    assert float(sol["P_X"]) == pytest.approx(ref["P_X"], rel=1e-8)
+    assert float(sol["M_e"]) == pytest.approx(ref["M_e"], rel=1e-8)
+
+
+def _closed(letter, **kw):
+    """Levels of the Pareto closed form (exact equilibrium; checked by its residuals) of a regime."""
+    cls = em.SUBMODELS[em.REGIMES[letter]["submodel"]]
+    m = cls.__new__(cls)  # unvalidated: boundary points sit a hair from the domain edge
+    for name, v in {**em.SUBMODELS["SM-A"].defaults(), **kw}.items():  # the same base point on both sides
+        object.__setattr__(m, name, jnp.asarray(v) if name in cls.parameter_names() else v)
+    u = m.guess()
+    # (log residuals; at q -> 1 the tiny L_Iw ~ 1e-12 carries only a few correct digits)
+    assert max(abs(float(v)) for v in m.residuals(u).values()) < 1e-8
+    return {**u, **m.outputs(u)}
+
+
+def test_a3_continuity_across_boundaries():
+    """(e) The paper: the basic mechanism "remains intact if assumption A.3 is violated". The equilibrium
+    is continuous across the A.3 edge (B|G, C|J, E|I, D|K) and across the new regimes' own boundaries
+    (thresholds merge or run off to infinity there); each side solved by its own sub-model."""
+    eps = 1e-9
+    common = ("phi_0", "survival_cutoff", "export_cutoff", "W", "X_exp", "s_off", "M", "T_I")
+    d = {k: float(v) for k, v in em.SUBMODELS["SM-A"].defaults().items() if k in em._Economy.parameter_names()}
+    s1, e = d["sigma"] - 1, d["alpha"] * (d["sigma"] - 1)
+    t = d["n"] * d["tau"] ** -s1
+    fI3 = d["f_ex"] * d["tau"] ** s1 - d["f_p"]  # A.3 edge in f_I
+    tau_of = lambda phat: (1 - phat) ** (1 / e) * d["A_Iw"] / d["A_Yw"]  # noqa: E731 - tau_I at this phat
+    cases = []
+    for tau_I, A_Iw, left, right in ((1.95, 0.2, "B", "G"), (1.4, 0.2, "C", "J"), (1.5, 0.5, "E", "I"),
+                                     (2.1, 0.2, "D", "K")):
+        cases.append(({"tau_I": tau_I, "A_Iw": A_Iw, "f_I": fI3 - eps}, {"tau_I": tau_I, "A_Iw": A_Iw, "f_I": fI3 + eps},
+                      left, right))
+    fI = 2.5
+    b_edge = fI / (fI + d["f_ex"] * (d["tau"] ** s1 + d["n"]))
+    j_edge = 1 - d["f_p"] * (1 + t) / (d["f_p"] + fI + d["n"] * d["f_ex"])
+    cases += [({"f_I": fI, "tau_I": tau_of(b_edge) + eps}, {"f_I": fI, "tau_I": tau_of(b_edge) - eps}, "G", "J"),
+              ({"f_I": fI, "tau_I": tau_of(j_edge) + eps}, {"f_I": fI, "tau_I": tau_of(j_edge) - eps}, "J", "I")]
+    fex = 0.25
+    h_edge = d["f_I"] / (d["f_I"] + d["f_p"] + d["n"] * fex)
+    a1 = d["f_p"] / d["tau"] ** s1  # f_ex at which every survivor starts to export
+    cases += [({"f_ex": fex, "tau_I": tau_of(h_edge) + eps}, {"f_ex": fex, "tau_I": tau_of(h_edge) - eps}, "H", "I"),
+              ({"f_ex": fex, "tau_I": 2.0 + eps}, {"f_ex": fex, "tau_I": 2.0 - eps}, "L", "H"),
+              ({"f_I": fI, "tau_I": 2.0 + eps}, {"f_I": fI, "tau_I": 2.0 - eps}, "K", "G"),
+              ({"tau_I": 2.1, "f_ex": a1 + eps}, {"tau_I": 2.1, "f_ex": a1 - eps}, "K", "L"),
+              ({"tau_I": 1.7, "f_ex": a1 + eps, "f_I": 1.0}, {"tau_I": 1.7, "f_ex": a1 - eps, "f_I": 1.0}, "G", "H")]
+    for pl, pr, left, right in cases:
+        assert em.REGIME_LETTERS[int(em.regime_index(pl))] == left, (left, pl)
+        assert em.REGIME_LETTERS[int(em.regime_index(pr))] == right, (right, pr)
+        ol, orr = _closed(left, **pl), _closed(right, **pr)
+        for k in common:
+            assert float(orr[k]) == pytest.approx(float(ol[k]), rel=1e-6, abs=1e-9), (left, right, k)
+        if left in "KL" and right in "GH":  # q -> 1 from below: the offshoring cutoff runs off to infinity
+            assert float(orr["offshoring_cutoff"]) > 1e3
