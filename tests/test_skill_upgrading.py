@@ -1,5 +1,5 @@
-"""Offshoring with heterogeneous workers (jaxoff.models.skill_upgrading), spec:
-shared/models/yeaple_offshoring_heterogeneous_workers.md.
+"""Offshoring with heterogeneous workers (jaxoff.models.skill_upgrading), economics:
+docs/models/skill_upgrading.md.
 
 Oracles: the spec's closed forms (sections 5-7), its stated reference numbers (7, 8, 9, Pitfalls),
 its propositions as sign checks, and an independent numpy/scipy solution of the same equations

@@ -1,7 +1,7 @@
 """Baldwin and Robert-Nicoud (2007), "Offshoring: General Equilibrium Effects on Wages, Production
 and Trade", NBER WP 12991.
 
-Spec: shared/models/baldwin_robert_nicoud.md. Equation tags read (paper eq. n; spec id). A 2x2x2
+Economics: docs/models/shadow_migration.md. Equation tags read (paper eq. n; id on that page). A 2x2x2
 Heckscher-Ohlin model with Leontief technology A at Home and gamma*A in Foreign (a Hicks-neutral gap).
 Home firms may perform task 1 of each sector (input matrix T, iceberg cost chi_J) in Foreign with Home
 technology at Foreign factor prices. Foreign workers then work for Home firms as if they had migrated

@@ -1,7 +1,7 @@
 """Grossman and Rossi-Hansberg (2008), "Task Trade between Similar Countries", NBER WP 14554.
 
-Spec: shared/models/grossman_rossi_hansberg_similar_countries.md. Equation tags read
-(paper eq. n; spec SM-x). Two countries with the same manager/worker ratio (East, no star; West,
+Economics: docs/models/similar_countries.md. Equation tags read
+(paper eq. n; sub-model SM-x). Two countries with the same manager/worker ratio (East, no star; West,
 star, whose worker wage is the numeraire w* = 1) produce CES varieties from a unit continuum of
 tasks. Task productivity A(X) rises with the national scale X of the task, and a task done abroad
 needs beta t(i) times the local labour. A task-location game (SM-A) puts the easiest-to-offshore

@@ -1,7 +1,7 @@
 """Offshoring to the South with heterogeneous workers and technology choice (a Yeaple-2005 adaptation).
 
-Seed text 002 (untitled working-paper draft, c. 2006-07); spec:
-shared/models/yeaple_offshoring_heterogeneous_workers.md. Equation tags read (paper (n); spec id).
+An untitled working-paper draft (c. 2006-07); economics: docs/models/skill_upgrading.md.
+Equation tags read (paper (n); id on that page).
 
 Northern firms pick a low-tech (L) or high-tech (H) headquarters technology; each HQ unit needs
 one intermediate (M), made in the North or, after a fixed cost F_I, in the South at unit cost

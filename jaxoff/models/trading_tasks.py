@@ -1,7 +1,7 @@
 """Grossman and Rossi-Hansberg (2008), "Trading Tasks: A Simple Theory of Offshoring", AER 98(5).
 
-Spec: shared/models/grossman_rossi_hansberg_trading_tasks.md. Equation tags read
-(paper eq. n; spec Mk.j). Offshoring L-task i costs beta t(i) foreign labor; the cutoff I balances
+Economics (notation, equations, closed forms): docs/models/trading_tasks.md. Equation tags read
+(paper eq. n; equation id Mk.j on that page). Offshoring L-task i costs beta t(i) foreign labor; the cutoff I balances
 w = beta t(I) w*, and offshoring acts like L-augmenting technical progress: the L-task bundle costs
 W = Omega(I) w.
 
