@@ -2,9 +2,8 @@
 identification diagnostics and the Andrews-Gentzkow-Shapiro sensitivity; `CalibrationResult`."""
 from __future__ import annotations
 
-import dataclasses
 import warnings
-from typing import Any
+from typing import Callable, NamedTuple
 
 import equinox as eqx
 import jax
@@ -17,9 +16,8 @@ from ._objective import _moments_at
 from ._problem import CONVERGED, IdentificationWarning
 
 
-@eqx.filter_jit
-def _evaluate(spec, model, z, t, sqrtw, guess):
-    """Moments, residuals and the exact moment Jacobian dm/dtheta (natural units) at internal z."""
+def _evaluate_impl(spec, model, z, guess):
+    """Moments, status and the exact moment Jacobian dm/dtheta (natural units) at internal z."""
     theta = spec.natural(z)
     th_vec = jnp.stack([theta[k] for k in spec.free])
 
@@ -31,44 +29,109 @@ def _evaluate(spec, model, z, t, sqrtw, guess):
     return th_vec, vec, ok, sol.status, G, sol
 
 
+@eqx.filter_jit
+def _evaluate(spec, model, z, t, sqrtw, guess):
+    return _evaluate_impl(spec, model, z, guess)
+
+
 # -- results -----------------------------------------------------------------------------------------
-@dataclasses.dataclass
+class Propagated(NamedTuple):
+    """Delta-method propagation of the estimate's covariance: `value` of the function at the estimate,
+    its standard error `se` (same shape), and `gradient` d value / d theta (value.shape + (p,))."""
+
+    value: np.ndarray
+    se: np.ndarray
+    gradient: np.ndarray
+
+
+def _delta_method(fn_of_theta, theta: np.ndarray, cov: np.ndarray) -> Propagated:
+    th = jnp.asarray(theta, dtype=jnp.float64)
+    f = jax.jit(lambda x: jnp.asarray(fn_of_theta(x), dtype=jnp.float64))
+    value = np.asarray(f(th))
+    grad = np.asarray(jax.jit(jax.jacfwd(f))(th)).reshape(value.shape + th.shape)
+    var = np.einsum("...i,ij,...j->...", grad, np.asarray(cov), grad)
+    return Propagated(value, np.sqrt(np.clip(var, 0, None)), grad)
+
+
 class CalibrationResult:
     """The outcome of `calibrate`.
 
     **Fields:** `params` (free parameters, natural units), `moments` (model moments at the estimate),
     `targets`, `weights`, `loss`, `converged` (optimizer success, inner solve fine and, for
     exactly identified problems, moments matched), `status` (a name), `steps`, `se` (delta-method
-    standard errors, NaN if not computable; `se_assumption` says which S was used), `cov`,
-    `jacobian` (DataFrame dm/dtheta, moments x params), `singular_values` and `condition_number`
-    of the scaled Jacobian, `identified`, `unidentified` (parameter names), `sensitivity`
-    (DataFrame, AGS Lambda = -(G'WG)^-1 G'W, params x moments: the change of the estimate per unit
-    shift in the moment condition m - t; d theta_hat / d t = -Lambda), `model` (the calibrated model),
+    standard errors; NaN when the data moments' precision is unknown, and `se_assumption` then says
+    so and what to pass), `cov`, `jacobian` (DataFrame dm/dtheta, moments x params),
+    `singular_values` and `condition_number` of the scaled Jacobian, `identified`, `unidentified`
+    (parameter names), `sensitivity` (DataFrame, AGS Lambda = -(G'WG)^-1 G'W, params x moments: the
+    change of the estimate per unit shift in the moment condition m - t; d theta_hat / d t = -Lambda),
+    `j_stat`, `j_df`, `j_pvalue` (Hansen's over-identification test when there are more moments than
+    parameters and the moments' covariance is known; NaN otherwise), `model` (the calibrated model),
     `solution`, `method`, `starts` (multi-start table or None), `message`.
+
+    `propagate(fn)` gives the value and delta-method standard error of any function of the
+    calibrated model (a comparative static, a counterfactual, a sweep output).
     """
 
-    params: dict
-    moments: dict
-    targets: dict
-    weights: dict
-    loss: float
-    converged: bool
-    status: str
-    steps: int
-    se: dict
-    cov: np.ndarray
-    jacobian: Any
-    singular_values: np.ndarray
-    condition_number: float
-    identified: bool
-    unidentified: list
-    sensitivity: Any
-    se_assumption: str
-    model: Model
-    solution: Any
-    method: str
-    starts: Any = None
-    message: str = ""
+    def __init__(self, *, params, moments, targets, weights, loss, converged, status, steps, se, cov,
+                 jacobian, singular_values, condition_number, identified, unidentified, sensitivity,
+                 se_assumption, model, solution, method, starts=None, message="", j_stat=float("nan"),
+                 j_df=0, j_pvalue=float("nan")):
+        self.params, self.moments, self.targets, self.weights = params, moments, targets, weights
+        self.loss, self.converged, self.status, self.steps = loss, converged, status, steps
+        self.se, self.cov, self.singular_values = se, cov, singular_values
+        self.condition_number, self.identified, self.unidentified = condition_number, identified, unidentified
+        self.se_assumption, self.solution, self.method, self.starts = se_assumption, solution, method, starts
+        self.message, self.j_stat, self.j_df, self.j_pvalue = message, j_stat, j_df, j_pvalue
+        self._jac, self._sens, self._model = jacobian, sensitivity, model  # arrays/base model: built on use
+
+    @property
+    def jacobian(self):
+        """DataFrame dm/dtheta at the estimate (moments x free parameters, natural units)."""
+        if isinstance(self._jac, np.ndarray):
+            import pandas as pd
+
+            self._jac = pd.DataFrame(self._jac, index=list(self.targets), columns=list(self.params))
+        return self._jac
+
+    @property
+    def sensitivity(self):
+        """DataFrame of the Andrews-Gentzkow-Shapiro sensitivity Lambda (params x moments)."""
+        if isinstance(self._sens, np.ndarray):
+            import pandas as pd
+
+            self._sens = pd.DataFrame(self._sens, index=list(self.params), columns=list(self.targets))
+        return self._sens
+
+    @property
+    def model(self) -> Model:
+        """The model at the calibrated parameters."""
+        if not getattr(self, "_model_fitted", False):
+            self._model = self._model.with_params(**self.params)
+            self._model_fitted = True
+        return self._model
+
+    def propagate(self, fn: Callable) -> Propagated:
+        """Value and standard error of `fn(calibrated model)` by the delta method.
+
+        **Arguments:**
+
+        - `fn`: a traceable function of a model (the calibrated one, with the free parameters set)
+          returning a scalar or array, e.g. `lambda m: jo.solve(m.with_params(tau=0.9))["w"]` (a
+          counterfactual) or `lambda m: jo.derivative(m, "w", wrt="beta")` is not traceable; use
+          `jax.grad`/`jax.jacfwd` through `jo.solve` inside `fn` instead.
+
+        **Returns:** a `Propagated(value, se, gradient)`: `se = sqrt(g' V g)` with g = d fn / d theta
+        (exact, `jax.jacfwd` through the equilibrium) and V = `self.cov`. It measures the uncertainty
+        that comes from the data moments' sampling error only (not from the fixed parameters, nor
+        from model misspecification); NaN where `cov` is (data precision unknown).
+        """
+        names = list(self.params)
+        base = self._model if not getattr(self, "_model_fitted", False) else self._model
+
+        def f(theta):
+            return fn(base.with_params(**dict(zip(names, theta))))
+
+        return _delta_method(f, np.asarray([self.params[k] for k in names]), np.asarray(self.cov))
 
     def as_frame(self):
         """Parameters (estimate, s.e.) and moments (model, target, deviation, weight) in one DataFrame."""
@@ -81,7 +144,8 @@ class CalibrationResult:
                  for k in self.targets]
         df = pd.DataFrame(rows, columns=["kind", "name", "value", "se", "target", "deviation", "weight"])
         df.attrs.update(loss=self.loss, converged=self.converged, status=self.status,
-                        condition_number=self.condition_number, se_assumption=self.se_assumption)
+                        condition_number=self.condition_number, se_assumption=self.se_assumption,
+                        j_stat=self.j_stat, j_df=self.j_df, j_pvalue=self.j_pvalue)
         return df
 
     def to_row(self) -> dict:
@@ -98,9 +162,39 @@ class CalibrationResult:
         return row
 
     def __repr__(self):
-        p = ", ".join(f"{k}={v:.6g} (se {self.se.get(k, np.nan):.3g})" for k, v in self.params.items())
+        def se(k):
+            v = self.se.get(k, np.nan)
+            return f"se {v:.3g}" if np.isfinite(v) else "se n/a"
+
+        p = ", ".join(f"{k}={v:.6g} ({se(k)})" for k, v in self.params.items())
+        note = "" if all(np.isfinite(v) for v in self.se.values()) else f"; se: {self.se_assumption}"
+        j = f", J={self.j_stat:.3g} (df {self.j_df}, p={self.j_pvalue:.3g})" if self.j_df else ""
         return (f"CalibrationResult({p}; loss={self.loss:.3g}, status={self.status}, steps={self.steps}, "
-                f"cond={self.condition_number:.3g})")
+                f"cond={self.condition_number:.3g}{j}{note})")
+
+
+def j_statistic(e, G, W, S):
+    """Hansen's J for moment deviations e = m(theta_hat) - t with Jacobian G, weighting W and moment
+    covariance S, valid for any W: e ~ N(0, M S M') with M = I - G (G'WG)^-1 G'W (rank k - p), so
+    J = e' (M S M')^+ e ~ chi2(k - p). Returns (J, df, p-value); NaN if k <= p."""
+    k, p = G.shape
+    df = k - p
+    if df <= 0 or not (np.all(np.isfinite(G)) and np.all(np.isfinite(S)) and np.all(np.isfinite(e))):
+        return float("nan"), max(df, 0), float("nan")
+    M = np.eye(k) - G @ np.linalg.pinv(G.T @ W @ G) @ G.T @ W
+    Om = M @ S @ M.T
+    vals, vecs = np.linalg.eigh(0.5 * (Om + Om.T))
+    keep = np.argsort(vals)[::-1][:df]
+    proj = vecs[:, keep].T @ e
+    J = float(np.sum(proj ** 2 / vals[keep]))
+    return J, df, chi2_sf(J, df)
+
+
+def chi2_sf(x, df):
+    """Upper tail of the chi-square distribution (jax.scipy.special.gammaincc; no scipy needed)."""
+    from jax.scipy.special import gammaincc
+
+    return float(gammaincc(df / 2.0, jnp.asarray(x, dtype=jnp.float64) / 2.0))
 
 
 def _inference(spec, th, vec, G, t, w, explicit_w, moment_se, moment_cov, names_theta, warn=True):
@@ -143,24 +237,30 @@ def _inference(spec, th, vec, G, t, w, explicit_w, moment_se, moment_cov, names_
     elif explicit_w:
         S, assumption = np.diag(1.0 / w), "weights are inverse variances of the moments (S = W^-1)"
     else:
-        S, assumption = None, "none: pass moment_se/moment_cov (or explicit weights = inverse variances)"
+        S, assumption = None, ("not computed: the precision of the data moments is unknown; pass moment_se= "
+                                "(or moment_cov=, or weights that are the moments' inverse variances)")
     cov = Ainv @ G.T @ W @ S @ W @ G @ Ainv if S is not None else np.full((p, p), np.nan)
     se = np.sqrt(np.clip(np.diag(cov), 0, None)) if S is not None else np.full(p, np.nan)
     if S is not None and not identified:
         se = np.full(p, np.nan)
+    J, jdf, jp = j_statistic(vec - t, G, W, S) if (S is not None and identified) else (float("nan"), max(k - p, 0),
+                                                                                      float("nan"))
     return dict(cov=cov, se=se, sv=s_full, cond=cond, identified=identified, unidentified=unidentified,
-                sens=sens, assumption=assumption)
+                sens=sens, assumption=assumption, J=J, jdf=jdf, jp=jp)
 
 
 def _finish(spec, model, z, success, steps, t, w, explicit_w, guess, method, moment_se, moment_cov,
             starts_table=None, warn=True, sol_override=None):
-    import pandas as pd
-
     th, vec, ok, status, G, sol_fit = _evaluate(spec, model, jnp.asarray(z), jnp.asarray(t),
                                                 jnp.sqrt(jnp.asarray(w)), guess)
-    th, vec, G = np.asarray(th), np.asarray(vec), np.asarray(G)
-    status = int(status)
-    ok = bool(ok)
+    sol = sol_override if sol_override is not None else sol_fit
+    return _build(spec, model, np.asarray(th), np.asarray(vec), bool(ok), int(status), np.asarray(G), sol,
+                  success, steps, t, w, explicit_w, method, moment_se, moment_cov, starts_table, warn)
+
+
+def _build(spec, model, th, vec, ok, status, G, sol, success, steps, t, w, explicit_w, method, moment_se,
+           moment_cov, starts_table=None, warn=True):
+    """A CalibrationResult from the numbers at the estimate (numpy; no JAX dispatch)."""
     inf = _inference(spec, th, vec, G, t, w, explicit_w, moment_se, moment_cov, list(spec.free), warn=warn)
     loss = float(0.5 * np.sum(w * (vec - t) ** 2)) if ok else float("nan")
     exact_id = len(spec.free) == len(spec.moment_names)
@@ -175,20 +275,16 @@ def _finish(spec, model, z, success, steps, t, w, explicit_w, guess, method, mom
     else:
         status_name = "converged"
     params = {k: float(v) for k, v in zip(spec.free, th)}
-    fitted = model.with_params(**params)
-    sol = sol_override if sol_override is not None else sol_fit
     names = list(spec.moment_names)
     res = CalibrationResult(
         params=params, moments=dict(zip(names, map(float, vec))), targets=dict(zip(names, map(float, t))),
         weights=dict(zip(names, map(float, w))), loss=loss, converged=converged, status=status_name,
         steps=int(steps), se=dict(zip(spec.free, map(float, inf["se"]))), cov=inf["cov"],
-        jacobian=pd.DataFrame(G, index=names, columns=list(spec.free)), singular_values=inf["sv"],
+        jacobian=np.asarray(G), singular_values=inf["sv"],
         condition_number=inf["cond"], identified=inf["identified"], unidentified=inf["unidentified"],
-        sensitivity=pd.DataFrame(inf["sens"], index=list(spec.free), columns=names),
-        se_assumption=inf["assumption"], model=fitted, solution=sol, method=method, starts=starts_table,
+        sensitivity=np.asarray(inf["sens"]), se_assumption=inf["assumption"], model=model, solution=sol,
+        method=method, starts=starts_table, j_stat=inf["J"], j_df=inf["jdf"], j_pvalue=inf["jp"],
     )
     res.message = (f"{model.label()} calibrated by {method}: {status_name} after {int(steps)} steps, "
                    f"loss {loss:.3g}")
     return res
-
-

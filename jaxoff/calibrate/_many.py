@@ -11,15 +11,16 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-import jax.numpy as jnp
 import numpy as np
 
 from ..model import Model
-from ._inference import _finish
-from ._optimizers import _lm_many
-from ._problem import (CONVERGED, CalibrationWarning, Target, _as_transform, _full_guess, _solve_quiet, _spec,
+import jax
+
+from ._inference import _build
+from ._optimizers import _fit_many
+from ._problem import (CalibrationWarning, Target, _as_transform, _spec,
                        _target_arrays, _vec)
-from ._single import calibrate
+from ._single import _square_wrapper, calibrate
 
 
 # -- many countries ------------------------------------------------------------------------------------
@@ -125,7 +126,7 @@ def calibrate_many(
             if f.exists():
                 done[uid] = json.loads(f.read_text())
     todo = [u for u in df.index if u not in done]
-    results: dict = {}
+    results = _LazyResults()
     rows: dict = dict(done)
     bar = tqdm(total=len(df), initial=len(done), desc=f"calibrate {model.label()}", disable=not progress)
     prev = None
@@ -198,48 +199,126 @@ def calibrate_many(
     return ManyResult(table, results, failed)
 
 
+class _LazyResults(dict):
+    """A dict of CalibrationResult by unit whose entries for batched units are built on first access."""
+
+    def __init__(self):
+        super().__init__()
+        self._makers = {}
+
+    def defer(self, uid, maker):
+        self._makers[uid] = maker
+
+    def __getitem__(self, uid):
+        if uid not in self.keys() and uid in self._makers:
+            super().__setitem__(uid, self._makers.pop(uid)())
+        return super().__getitem__(uid)
+
+    def __contains__(self, uid):
+        return super().__contains__(uid) or uid in self._makers
+
+    def __len__(self):
+        return super().__len__() + len(self._makers)
+
+    def __iter__(self):
+        yield from list(super().keys()) + list(self._makers)
+
+    def keys(self):
+        return list(super().keys()) + list(self._makers)
+
+    def items(self):
+        return [(k, self[k]) for k in self.keys()]
+
+    def values(self):
+        return [self[k] for k in self.keys()]
+
+
+def _batch_se(G, t, w, S):
+    """Sandwich standard errors for a stack of units (numpy, no per-unit Python): G (B, k, p)."""
+    W = w[:, :, None] * np.eye(w.shape[1])[None]
+    A = np.einsum("bki,bkl,blj->bij", G, W, G)
+    with np.errstate(all="ignore"):
+        Ainv = np.linalg.inv(np.where(np.isfinite(A), A, 0.0))
+        B = np.einsum("bij,bkj,bkl->bil", Ainv, G, W)  # (G'WG)^-1 G'W
+        cov = np.einsum("bik,bkl,bjl->bij", B, S, B)
+        sv = np.linalg.svd(np.sqrt(w)[:, :, None] * G, compute_uv=False)
+        cond = sv.max(axis=1) / sv.min(axis=1)
+    se = np.sqrt(np.clip(np.diagonal(cov, axis1=1, axis2=2), 0, None))
+    identified = np.isfinite(cond) & (cond < 1e8)
+    return np.where(identified[:, None], se, np.nan), cond
+
+
 def _many_batched(model, df, todo, free, moments, unit_problem, record, results, batch_size, kwargs):
-    """calibrate_many under jax.vmap: LM runs for `batch_size` units at once."""
+    """calibrate_many in one compiled program per chunk: every unit's start solve, Newton or LM fit and
+    moment Jacobian under jax.vmap (one compilation for all chunks of the same size); the table is
+    assembled with numpy and each unit's full CalibrationResult is built when first accessed."""
     kwargs = dict(kwargs)
     solve_kwargs = kwargs.pop("solve_kwargs", None)
     max_steps, rtol, atol = kwargs.pop("max_steps", 200), kwargs.pop("rtol", 1e-10), kwargs.pop("atol", 1e-10)
-    first_tg, _, first_fixed = unit_problem(todo[0]) if todo else ({}, None, {})
     if not todo:
         return
+    first_tg, _, first_fixed = unit_problem(todo[0])
     spec = _spec(model, first_tg, free, moments, solve_kwargs)
     fixed_names = tuple(first_fixed)
-    sol0 = _solve_quiet(model, None, spec)
-    inner = _full_guess(model, sol0.unknowns if int(sol0.status) == CONVERGED else None)
-    z0 = spec.internal({k: getattr(model, k) for k in spec.free})
+    wrapper = _square_wrapper(spec, model, "lm")
+    th0 = np.asarray([float(np.asarray(getattr(model, k))) for k in spec.free])
+    k, p = len(spec.moment_names), len(spec.free)
     for i in range(0, len(todo), batch_size):
         chunk = todo[i:i + batch_size]
         probs = [unit_problem(u) for u in chunk]
-        T, Wt, E, F = [], [], [], []
-        for tg, _, fixed in probs:
-            t, w, e = _target_arrays(tg, None)
-            T.append(t), Wt.append(w), E.append(e), F.append([fixed[k] for k in fixed_names])
-        T, Wt = np.asarray(T), np.asarray(Wt)
-        Fv = jnp.asarray(np.asarray(F, dtype=float).reshape(len(chunk), len(fixed_names)))
-        good = np.all(np.isfinite(T), axis=1)
-        Tj = jnp.asarray(np.where(np.isfinite(T), T, 1.0))
-        Wj = jnp.asarray(np.where(np.isfinite(Wt), Wt, 1.0))
-        Z0 = jnp.broadcast_to(z0, (len(chunk), z0.shape[0]))
-        Z, ok, steps = _lm_many(spec, model, fixed_names, tuple(Fv.T), Z0, Tj, jnp.sqrt(Wj), inner, rtol, atol,
-                                max_steps)
+        n = len(chunk)
+        T = np.asarray([[float(tg[c].value if isinstance(tg[c], Target) else tg[c]) for c in spec.moment_names]
+                        for tg, _, _ in probs]).reshape(n, k)
+        Wt = np.empty_like(T)
+        E = np.zeros(n, dtype=bool)
+        for j, (tg, _, _) in enumerate(probs):
+            _, Wt[j], E[j] = _target_arrays(tg, None)
+        F = np.asarray([[fixed[c] for c in fixed_names] for _, _, fixed in probs], dtype=float).reshape(n, len(fixed_names))
+        good = np.all(np.isfinite(T), axis=1) & np.all(np.isfinite(F), axis=1)
+        pad = batch_size - n  # pad the last chunk: one compiled shape for every chunk
+        Tj = np.concatenate([np.where(np.isfinite(T), T, 1.0), np.ones((pad, k))])
+        Wj = np.concatenate([np.where(np.isfinite(Wt), Wt, 1.0), np.ones((pad, k))])
+        Fj = np.concatenate([np.where(np.isfinite(F), F, 1.0), np.repeat(F[:1], pad, axis=0) if n else F])
+        if not np.all(np.isfinite(Fj)):
+            Fj = np.where(np.isfinite(Fj), Fj, 1.0)
+        Th0 = np.broadcast_to(th0, (batch_size, p)).copy()
+        arrays, sols, _ = _fit_many(spec, model, fixed_names, tuple(Fj.T), Th0, Tj, np.sqrt(Wj), None, rtol, atol,
+                                    max_steps, "lm", 0.05, wrapper)
+        a = jax.device_get(arrays)
+        ses = [unit_problem(u)[1] for u in chunk]
+        S = np.stack([np.diag(np.asarray(_vec(se, spec.moment_names, "moment_se")) ** 2) if se is not None
+                      else (np.diag(1.0 / Wt[j]) if E[j] else np.full((k, k), np.nan)) for j, se in enumerate(ses)])
+        se_b, cond_b = _batch_se(a["G"][:n], T, Wt, S)
         for j, uid in enumerate(chunk):
             tg, se, fixed = probs[j]
             if not good[j]:
                 record(uid, {"status": "missing_target", "converged": False,
-                             **{f"target:{k}": float(v) for k, v in zip(spec.moment_names, T[j])}})
+                             **{f"target:{m}": float(v) for m, v in zip(spec.moment_names, T[j])}})
                 continue
-            try:
-                m = model.with_params(**fixed) if fixed else model
-                mse = _vec(se, spec.moment_names, "moment_se")
-                res = _finish(spec, m, Z[j], bool(ok[j]), int(steps[j]), T[j], Wt[j], E[j], inner, "lm (vmap)",
-                              mse, None, warn=False)
-                results[uid] = res
-                row = {**res.to_row(), **fixed}
-            except Exception as e:
-                row = {"status": f"error: {type(e).__name__}: {e}", "converged": False}
-            record(uid, row)
+            ok, success = bool(a["ok"][j]), bool(a["success"][j])
+            vec = a["moments"][j]
+            matched = k != p or (ok and np.all(np.abs(vec - T[j]) <= 1e-6 * np.maximum(1.0, np.abs(T[j]))))
+            conv = ok and success and bool(matched)
+            status = ("converged" if conv else "targets_not_matched" if ok and success else
+                      "optimizer_not_converged" if ok else "nonfinite_moments")
+            row = {}
+            for q, name in enumerate(spec.free):
+                row[name] = float(a["theta"][j, q])
+                row[f"se:{name}"] = float(se_b[j, q])
+            for q, name in enumerate(spec.moment_names):
+                row[f"model:{name}"] = float(vec[q])
+                row[f"target:{name}"] = float(T[j, q])
+            row.update(loss=float(0.5 * np.sum(Wt[j] * (vec - T[j]) ** 2)) if ok else float("nan"), converged=conv,
+                       status=status, steps=int(a["steps"][j]), condition_number=float(cond_b[j]),
+                       identified=bool(np.isfinite(cond_b[j]) and cond_b[j] < 1e8), method="lm (vmap)", **fixed)
 
+            def make(j=j, fixed=fixed, se=se):
+                m = model.with_params(**fixed) if fixed else model
+                sol = jax.tree_util.tree_map(lambda x: x[j], sols)
+                return _build(spec, m, a["theta"][j], a["moments"][j], bool(a["ok"][j]), int(a["status"][j]),
+                              a["G"][j], sol, bool(a["success"][j]), int(a["steps"][j]), T[j], Wt[j], E[j],
+                              "lm (vmap)", _vec(se, spec.moment_names, "moment_se"), None, None, False)
+
+            if hasattr(results, "defer"):
+                results.defer(uid, make)
+            record(uid, row)

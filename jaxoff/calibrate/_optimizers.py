@@ -8,7 +8,15 @@ import jax.numpy as jnp
 import optax
 import optimistix as optx
 
+import collections
+
+from ._inference import _evaluate_impl
 from ._objective import _loss, _residuals
+from ._problem import CONVERGED, solve_call
+
+# How many times each compiled entry point has been traced (read by tests: a repeated call with the
+# same problem structure must not retrace).
+TRACES: collections.Counter = collections.Counter()
 
 
 def _run_lm(spec, model, z0, t, sqrtw, guess, rtol, atol, max_steps):
@@ -75,3 +83,87 @@ def _start_points(spec, z0, starts, seed, spread):
     return jnp.concatenate([z0[None, :], draws], axis=0)
 
 
+
+
+# -- one compiled program per calibration: start solve, optimizer, moments and Jacobian -------------
+def _complete_guess(model, z0, spec, guess):
+    """A full float64 guess of the model's unknowns at the start: `guess` (None or a partial dict)
+    completed from the model's own guess at the starting parameters."""
+    m0 = model.with_params(**spec.natural(z0))
+    full = dict(m0.guess())
+    if guess is not None:
+        full.update(guess)
+    return m0, {k: jnp.asarray(full[k], dtype=jnp.float64) for k in model.unknowns}
+
+
+def _start_equilibrium(spec, model, z0, guess):
+    """The equilibrium at the start (inner warm start of every objective evaluation); the guess
+    itself where that solve fails."""
+    m0, full = _complete_guess(model, z0, spec, guess)
+    sol0 = solve_call(m0, full, spec.solve_kw)
+    ok = sol0.status == CONVERGED
+    return {k: jnp.where(ok, jnp.asarray(sol0.unknowns[k], dtype=jnp.float64), full[k]) for k in full}
+
+
+def _exact_first(spec, model, wrapper, z0, t, guess, max_steps):
+    """Newton on the square system (free parameters appended to the unknowns, moment = target): one
+    nested solve instead of an optimizer loop of them. Returns (internal z, ok, steps, equilibrium)."""
+    fields = {n: getattr(model, n) for n in model.parameter_names()}
+    fields.update({f"target_{i}": t[i] for i in range(len(spec.moment_names))})
+    wm = wrapper.with_params(**fields)
+    _, full = _complete_guess(model, z0, spec, guess)
+    g = {**full, **spec.natural(z0)}
+    g = {k: jnp.asarray(g[k], dtype=jnp.float64) for k in wrapper.unknowns}
+    sol = solve_call(wm, g, spec.solve_kw, max_steps=max_steps)
+    z = jnp.stack([tr.to_internal(sol.unknowns[k]) for k, tr in zip(spec.free, spec.transforms)])
+    ok = (sol.status == CONVERGED) & jnp.all(jnp.isfinite(z))
+    eq = {k: jnp.asarray(sol.unknowns[k], dtype=jnp.float64) for k in model.unknowns}
+    return z, ok, sol.steps, eq
+
+
+def _fit_impl(spec, model, theta0, t, sqrtw, guess, rtol, atol, max_steps, method, learning_rate,
+              wrapper=None):
+    """Everything numerical of one `calibrate` call, traced once per problem structure.
+
+    With `wrapper` (the exact-calibration model class of a square problem, method "lm"), Newton on
+    the square system goes first and Levenberg-Marquardt (from the start, with the start's
+    equilibrium as the inner warm start) runs only where it fails."""
+    TRACES["fit"] += 1
+    z0 = jnp.stack([tr.to_internal(theta0[i]) for i, tr in enumerate(spec.transforms)])
+    if method == "lm" and wrapper is not None:
+        zx, okx, stepsx, eqx_ = _exact_first(spec, model, wrapper, z0, t, guess, max_steps)
+
+        def lm():
+            inner = _start_equilibrium(spec, model, z0, guess)
+            zz, ss, nn = _run_lm(spec, model, z0, t, sqrtw, inner, rtol, atol, max_steps)
+            return zz, jnp.asarray(ss, dtype=bool), jnp.asarray(nn, dtype=jnp.int32), inner
+
+        z, success, steps, inner = jax.lax.cond(
+            okx, lambda: (zx, jnp.asarray(True), jnp.asarray(stepsx, dtype=jnp.int32), eqx_), lm)
+    elif method == "lm":
+        inner = _start_equilibrium(spec, model, z0, guess)
+        z, success, steps = _run_lm(spec, model, z0, t, sqrtw, inner, rtol, atol, max_steps)
+    else:
+        inner = _start_equilibrium(spec, model, z0, guess)
+        z, success, steps = _run_optax(spec, model, z0, t, sqrtw, inner, rtol, atol, max_steps, method,
+                                       learning_rate)
+    th, vec, ok, status, G, sol = _evaluate_impl(spec, model, z, inner)
+    arrays = {"z0": z0, "z": z, "success": success, "steps": steps, "theta": th, "moments": vec, "ok": ok,
+              "status": status, "G": G}
+    return arrays, sol, inner
+
+
+def _fit_fixed_impl(spec, model, fixed_names, fixed_vals, theta0, t, sqrtw, guess, rtol, atol, max_steps,
+                    method, learning_rate, wrapper=None):
+    TRACES["fit_many"] += 1
+    m = model.with_params(**dict(zip(fixed_names, fixed_vals))) if fixed_names else model
+    arrays, sol, inner = _fit_impl(spec, m, theta0, t, sqrtw, guess, rtol, atol, max_steps, method,
+                                   learning_rate, wrapper)
+    TRACES["fit"] -= 1  # counted as fit_many
+    return arrays, sol, inner
+
+
+_fit = eqx.filter_jit(_fit_impl)
+# many units (rows of a panel) in one program: fixed parameters, starts and targets batched
+_fit_many = eqx.filter_jit(eqx.filter_vmap(
+    _fit_fixed_impl, in_axes=(None, None, None, 0, 0, 0, 0, None, None, None, None, None, None, None)))

@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..model import Model
-from ._inference import CalibrationResult, _finish
-from ._objective import _loss, exact_model
-from ._optimizers import _lm_jit, _lm_vmap, _optax_jit, _optax_vmap, _start_points
+from ._inference import CalibrationResult, _build, _finish
+from ._objective import _exact_class, _loss, exact_model
+from ._optimizers import _fit, _lm_vmap, _optax_vmap, _start_points
 from ._problem import CONVERGED, CalibrationWarning, _full_guess, _solve_quiet, _spec, _target_arrays, _vec, solve_call
 
 
@@ -76,6 +76,25 @@ def calibrate(
     else:
         inner_guess = None
     theta0 = {k: (start or {}).get(k, getattr(model, k)) for k in spec.free}
+    if method not in ("lm", "adam", "lbfgs", "exact"):
+        raise ValueError(f"method must be 'lm', 'adam', 'lbfgs' or 'exact', got {method!r}")
+    if starts is None and method != "exact":
+        # the common path: one compiled program (start solve, optimizer, moments, exact Jacobian),
+        # cached by problem structure, then numpy for the inference tables
+        th0 = np.asarray([float(np.asarray(theta0[k])) for k in spec.free])
+        g = None if inner_guess is None else {k: np.asarray(v, dtype=float) for k, v in inner_guess.items()
+                                              if k in model.unknowns}
+        arrays, sol, _ = _fit(spec, model, th0, np.asarray(t, dtype=float), np.sqrt(np.asarray(w, dtype=float)),
+                              g, rtol, atol, max_steps, method, learning_rate, _square_wrapper(spec, model, method))
+        a = jax.device_get(arrays)
+        if not np.all(np.isfinite(a["z0"])):
+            raise ValueError(f"start {theta0} is outside the free parameters' transforms "
+                             f"{dict(zip(spec.free, spec.transforms))}")
+        res = _build(spec, model, a["theta"], a["moments"], bool(a["ok"]), int(a["status"]), a["G"], sol,
+                     bool(a["success"]), int(a["steps"]), t, w, explicit_w, method, mse, mcov, None, warn)
+        if warn and not res.converged:
+            warnings.warn(res.message, CalibrationWarning, stacklevel=2)
+        return res
     model0 = model.with_params(**theta0)
     sol0 = _solve_quiet(model0, inner_guess, spec)
     inner = _full_guess(model, sol0.unknowns if int(sol0.status) == CONVERGED else inner_guess)
@@ -115,11 +134,6 @@ def calibrate(
             score = np.where(ok & np.isfinite(losses), losses, np.inf)
             best = int(np.argmin(np.where(np.isfinite(score), score, np.nan_to_num(losses, nan=np.inf) + 1e300)))
             z, success, nsteps = Z[best], bool(ok[best]), int(np.asarray(steps)[best])
-        elif method == "lm":
-            z, success, nsteps = _lm_jit(spec, model, z0, tj, sqrtw, inner, rtol, atol, max_steps)
-        else:
-            z, success, nsteps = _optax_jit(spec, model, z0, tj, sqrtw, inner, rtol, atol, max_steps, method,
-                                            learning_rate)
         res = _finish(spec, model, z, bool(success), int(nsteps), t, w, explicit_w, inner, method, mse, mcov,
                       starts_table, warn=warn)
     else:
@@ -129,3 +143,30 @@ def calibrate(
     return res
 
 
+
+
+def _square_wrapper(spec, model, method):
+    """An instance of the exact-calibration model (Newton first) for square "lm" problems, else None.
+    Its parameter values are placeholders: the compiled fit sets them (so it is cached by structure)."""
+    if method != "lm" or len(spec.free) != len(spec.moment_names):
+        return None
+    try:
+        cls = _exact_class(type(model), spec)
+    except ValueError:  # a free parameter named like an unknown
+        return None
+    try:
+        key = (cls, tuple((n, getattr(model, n)) for n in model.option_names()))
+        inst = _WRAPPERS.get(key)
+    except TypeError:  # unhashable options: build it every time
+        key, inst = None, None
+    if inst is None:
+        import dataclasses
+
+        fields = {f.name: getattr(model, f.name) for f in dataclasses.fields(model)}
+        inst = cls(**fields)
+        if key is not None:
+            _WRAPPERS[key] = inst
+    return inst
+
+
+_WRAPPERS: dict = {}
