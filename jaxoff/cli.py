@@ -46,7 +46,7 @@ def _hint(name: str, options, cutoff: float = 0.5) -> str:
 
 def _unknown(what: str, name: str, options, owner: str = "") -> CLIError:
     opts = list(options)
-    listing = f" Valid: {', '.join(opts)}." if len(opts) <= 40 else ""
+    listing = f" Valid: {', '.join(opts[:80])}{', ...' if len(opts) > 80 else ''}."
     return CLIError(f"{owner + ' has no ' if owner else 'unknown '}{what} '{name}'.{_hint(name, opts)}{listing}")
 
 
@@ -109,13 +109,13 @@ def _grid_values(name: str, text: str) -> np.ndarray:
 
 
 def _bytes(text: str) -> float:
+    import re
+
     units = {"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}
-    t = text.strip().upper()
-    num = t.rstrip("KMGTB")
-    unit = t[len(num):]
-    if unit not in units:
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([KMGT]?B?)\s*", text.upper())
+    if not m or float(m.group(1)) <= 0:
         raise CLIError(f"--max-memory '{text}' must look like 500MB or 4GB")
-    return _number("--max-memory", num) * units[unit]
+    return float(m.group(1)) * units[m.group(2)]
 
 
 def _human(nbytes: float) -> str:
@@ -271,6 +271,8 @@ def _check_out(path: str | None, force: bool) -> None:
     """Refuse early: unknown format, missing engine, missing or unwritable directory, existing file."""
     if not path:
         return
+    if os.path.isdir(path):
+        raise CLIError(f"--out '{path}' is a directory")
     ext = os.path.splitext(path)[1].lower()
     if ext not in OUT_FORMATS:
         raise CLIError(f"--out '{path}': unknown format '{ext or '(no extension)'}'; use one of {', '.join(OUT_FORMATS)}")
@@ -279,8 +281,6 @@ def _check_out(path: str | None, force: bool) -> None:
 
         if not any(importlib.util.find_spec(m) for m in ("pyarrow", "fastparquet")):
             raise CLIError(f"--out '{path}': writing parquet needs pyarrow (pip install pyarrow); or use .csv")
-    if os.path.isdir(path):
-        raise CLIError(f"--out '{path}' is a directory")
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise CLIError(f"--out '{path}': directory '{parent}' does not exist")
