@@ -29,7 +29,7 @@ from ._config import require_x64
 from .model import Model, is_concrete
 from .solvers import JaxoptGaussNewton, Solver, default_solver
 
-__all__ = ["solve", "solve_batch", "newton_with_tangents", "batch_points", "assemble", "differentiable_root",
+__all__ = ["solve", "solve_from", "solve_batch", "newton_with_tangents", "batch_points", "assemble", "differentiable_root",
            "SolverOptions", "ConvergenceWarning", "SolveError", "residual_vector", "Layout", "internal_point"]
 
 
@@ -163,6 +163,13 @@ def _solve_impl(model: Model, start: dict, opts: SolverOptions) -> Solution:
     z_num, solver_ok, steps = opts.solver_for(model, n).run(fn, z0, frozen, layout, opts.residual_tol)
     z = differentiable_root(model, layout, z_num, opts.linear_solver_for(model, n))
     return assemble(model, layout, z, solver_ok, steps, opts)
+
+
+def solve_from(model: Model, start: dict, opts: SolverOptions) -> Solution:
+    """Traceable solve from a complete starting point (every unknown, natural units) with explicit
+    `SolverOptions`: the body of `jo.solve`, for code that is already inside jit/vmap (sweeps,
+    continuation, calibration). No checks, no warnings."""
+    return _solve_impl(model, start, opts)
 
 
 def assemble(model: Model, layout: Layout, z, solver_ok, steps, opts: SolverOptions) -> Solution:

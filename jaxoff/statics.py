@@ -28,7 +28,7 @@ from .model import Model, is_concrete
 from .solve import Layout, SolverOptions, assemble, residual_vector, solve
 
 __all__ = ["jacobian", "derivative", "elasticity", "statics", "total_derivatives", "directional_derivative",
-           "gradient", "chain_rule", "own_solution"]
+           "gradient", "chain_rule", "own_solution", "total_derivatives_at", "elasticity_of", "CONVERGED"]
 
 
 def _as_list(x) -> list[str]:
@@ -122,6 +122,12 @@ def total_derivatives(
     return _total_derivatives(model, sol, tuple(wrt), quantities)
 
 
+def total_derivatives_at(model: Model, sol: Solution, wrt: Sequence[str], quantities) -> tuple[dict, dict]:
+    """As `total_derivatives` at a given (unchecked, possibly traced) solution: for code inside
+    jit/vmap (sweeps, calibration). `quantities` must be hashable (it is a static argument)."""
+    return _total_derivatives(model, sol, tuple(wrt), quantities)
+
+
 @eqx.filter_jit
 def _total_derivatives(model, sol, wrt, quantities):
     layout, z = _point_of(model, sol)
@@ -192,7 +198,8 @@ def derivative(model: Model, output: str, wrt: str, **kwargs) -> jax.Array:
     return jacobian(model, [output], [wrt], **kwargs)[output][wrt]
 
 
-def _elasticity_of(d, x, y):
+def elasticity_of(d, x, y):
+    """Elasticities from derivatives d (shape y.shape + x.shape): d * x / y, elementwise."""
     x, y = jnp.asarray(x), jnp.asarray(y)
     return d * x.reshape((1,) * y.ndim + x.shape) / y.reshape(y.shape + (1,) * x.ndim)
 
@@ -202,7 +209,7 @@ def elasticity(model: Model, output: str, wrt: str, **kwargs) -> jax.Array:
     model.require_parameters([wrt])
     sol = _solution_for(model, kwargs.pop("sol", None), kwargs)
     d = _jacobian_at(model, sol, [output], [wrt])[output][wrt]
-    return _elasticity_of(d, getattr(model, wrt), sol[output])
+    return elasticity_of(d, getattr(model, wrt), sol[output])
 
 
 def directional_derivative(model: Model, direction: dict, outputs: Iterable[str] | str | None = None, *,

@@ -780,13 +780,13 @@ def _direction(model, wrt):
 @eqx.filter_jit
 def _ift(model, u, tangent):
     """dq/dp = -F_z^{-1} F_p (implicit function theorem) for every unknown and output q."""
+    from .. import implicit
     from ..solve import Layout, residual_vector
 
     layout = Layout.of(model, u)
     z = layout.to_internal(model, u)
-    Fz = jax.jacfwd(lambda zz: residual_vector(model, layout, zz))(z)
-    _, Fp = eqx.filter_jvp(lambda m: residual_vector(m, layout, z), (model,), (tangent,))
-    dz = -jnp.linalg.solve(Fz, Fp)
+    lin = implicit.linearize(lambda zz: residual_vector(model, layout, zz), z)
+    dz = implicit.tangents(lin, lambda m: residual_vector(m, layout, z), model, tangent)
 
     def q(zz, m):
         uu = layout.to_natural(m, zz)
