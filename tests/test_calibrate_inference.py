@@ -1,0 +1,103 @@
+"""Calibration inference and compilation: no retracing across calls, one compilation for a batched
+panel, the delta method (`CalibrationResult.propagate`) against a parametric bootstrap, and the Hansen
+J statistic against its chi-square distribution under correct specification and under misspecification.
+
+Oracles: the M1 closed form (spec O2) written in numpy in tests/test_calibrate.py; a parametric
+bootstrap (re-calibration on simulated data moments) for the delta method; the chi-square(k - p)
+distribution (scipy.stats, dev dependency) for J; J = e' S^-1 e when W = S^-1 (textbook GMM).
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+import jaxoff as jo
+from jaxoff.calibrate import calibrate, calibrate_many
+from jaxoff.calibrate._optimizers import TRACES
+from jaxoff.models.trading_tasks import SUBMODELS
+from test_calibrate import FREE, SK, TRUE, closed_form_m1, targets_at
+
+M1 = SUBMODELS["M1"]
+SE = {"skill_premium": 0.01, "g": 0.005}
+
+
+def test_repeated_calls_do_not_retrace():
+    calibrate(M1(), targets_at(**TRUE), FREE, moment_se=SE, solve_kwargs=SK, warn=False)
+    before = TRACES["fit"]
+    for b in (1.5, 2.2):
+        res = calibrate(M1(), targets_at(b, 0.93), FREE, moment_se=SE, solve_kwargs=SK, warn=False)
+        assert res.converged and res.params["beta"] == pytest.approx(b, rel=1e-7)
+    assert TRACES["fit"] == before  # new targets, same structure: no new trace
+
+
+def test_propagate_matches_parametric_bootstrap():
+    tg = targets_at(**TRUE)
+    res = calibrate(M1(), tg, FREE, moment_se=SE, solve_kwargs=SK, warn=False)
+    assert np.isfinite(res.se["beta"]) and "moment_se given" in res.se_assumption
+
+    def counterfactual(m):  # the wage if the foreign wage rose by 20%
+        return jo.solve(m.with_params(w_star=m.w_star * 1.2), mask=False, fallback=False)["w"]
+
+    out = res.propagate(counterfactual)
+    # bootstrap: data moments redrawn from N(target, S), every draw re-calibrated in one batched call
+    rng = np.random.default_rng(1)
+    n = 160
+    draws = pd.DataFrame({k: tg[k] + SE[k] * rng.standard_normal(n) for k in tg},
+                         index=[f"b{i}" for i in range(n)])
+    before = TRACES["fit_many"]
+    boot = calibrate_many(M1(), draws, FREE, batch_size=80, progress=False, warn=False, solve_kwargs=SK)
+    assert TRACES["fit_many"] - before <= 1  # one compilation for both chunks (0 if already compiled)
+    assert not boot.failed
+    th = boot.table[["beta", "p"]].to_numpy(float)
+    f = jax.jit(jax.vmap(lambda b, p: counterfactual(M1().with_params(beta=b, p=p))))
+    vals = np.asarray(f(jnp.asarray(th[:, 0]), jnp.asarray(th[:, 1])))
+    assert float(out.value) == pytest.approx(float(np.mean(vals)), abs=3 * float(out.se) / np.sqrt(n) + 1e-6)
+    assert float(out.se) == pytest.approx(float(np.std(vals, ddof=1)), rel=0.15)
+    # parameters themselves: the bootstrap spread matches the sandwich standard errors
+    assert res.se["beta"] == pytest.approx(float(np.std(th[:, 0], ddof=1)), rel=0.15)
+
+
+def _j_draws(model_true, n, rng):
+    """Three moments (skill premium, g, w) of the true model plus N(0, S) noise."""
+    sol = jo.solve(model_true)
+    se = {"skill_premium": 0.01, "g": 0.005, "w": 0.02}
+    return [{k: float(sol[k]) + se[k] * rng.standard_normal() for k in se} for _ in range(n)], se
+
+
+def test_j_statistic_chi_square_under_correct_specification_and_rejects_misspecification():
+    from scipy import stats
+
+    rng = np.random.default_rng(2)
+    data, se = _j_draws(M1(beta=TRUE["beta"], p=TRUE["p"]), 30, rng)
+    weights = {k: 1.0 / v ** 2 for k, v in se.items()}  # W = S^-1
+    J = []
+    for tg in data:
+        r = calibrate(M1(), tg, FREE, weights=weights, moment_se=se, solve_kwargs=SK, warn=False)
+        assert r.converged and r.j_df == 1
+        e = np.array([r.moments[k] - r.targets[k] for k in se])
+        # with W = S^-1, Hansen's J is e' S^-1 e (twice the loss)
+        assert r.j_stat == pytest.approx(float(np.sum(e ** 2 / np.array(list(se.values())) ** 2)), rel=1e-6)
+        assert r.j_pvalue == pytest.approx(float(stats.chi2.sf(r.j_stat, 1)), rel=1e-8)
+        J.append(r.j_stat)
+    J = np.array(J)
+    assert 0.4 < J.mean() < 1.9  # E[chi2(1)] = 1; sd of a mean of 30 draws is 0.26
+    assert stats.kstest(J, stats.chi2(1).cdf).pvalue > 1e-3
+    # misspecified: the wage moment is 10% (about 8 s.e.) above what any (beta, p) of this model gives
+    # together with the other two moments (e.g. it is measured for another population)
+    for tg in data[:3]:
+        r = calibrate(M1(), {**tg, "w": tg["w"] * 1.1}, FREE, weights=weights, moment_se=se, solve_kwargs=SK,
+                      warn=False)
+        assert r.j_pvalue < 1e-3, r
+
+
+def test_standard_errors_missing_say_why():
+    res = calibrate(M1(), targets_at(**TRUE), FREE, solve_kwargs=SK, warn=False)
+    assert np.isnan(res.se["beta"]) and "precision of the data moments is unknown" in res.se_assumption
+    assert "se n/a" in repr(res) and "moment_se" in repr(res)
+
+
+def test_closed_form_oracle_still_holds():
+    sp, g = closed_form_m1(**TRUE)
+    res = calibrate(M1(), {"skill_premium": sp, "g": g}, FREE, moment_se=SE, solve_kwargs=SK, warn=False)
+    assert res.params["p"] == pytest.approx(TRUE["p"], rel=1e-8)
