@@ -52,9 +52,86 @@ def _jsonable(row: dict) -> dict:
 
 
 def _write_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str))
-    os.replace(tmp, path)  # atomic: an interrupt never leaves a half-written checkpoint
+    """Atomic (unique temporary name + rename): concurrent writers and interrupts never leave a
+    half-written checkpoint that parses."""
+    from .._files import atomic_write_text
+
+    atomic_write_text(path, json.dumps(obj, indent=1, default=str))
+
+
+def safe_name(uid) -> str:
+    """A file name for a unit id: characters outside [A-Za-z0-9._-] percent-encoded (so 'sub/dir'
+    becomes 'sub%2Fdir' and no id escapes the checkpoint directory), leading dots encoded too."""
+    out = []
+    for i, ch in enumerate(str(uid)):
+        if ch.isascii() and (ch.isalnum() or ch in "_-" or (ch == "." and i > 0)):
+            out.append(ch)
+        else:
+            out.extend(f"%{b:02X}" for b in ch.encode("utf-8"))
+    name = "".join(out) or "%00empty"
+    return name + ".json"
+
+
+def _unit_key(model, free, moments, method, fixed, targets, se, kwargs) -> str:
+    """Hash of everything that determines a unit's result: targets and their standard errors, fixed
+    parameters, the model class, its static options and every parameter value, the free parameters
+    and transforms, the moments function, the method and solver options, and the package version."""
+    import hashlib
+
+    from .. import __version__
+
+    m = model.replace(**fixed) if fixed else model
+    desc = {
+        "version": __version__, "class": f"{type(m).__module__}.{type(m).__qualname__}",
+        "options": {n: repr(getattr(m, n)) for n in m.option_names()},
+        "params": {n: repr(np.asarray(getattr(m, n)).tolist()) for n in m.parameter_names()},
+        "free": {k: repr(_as_transform(k, v)) for k, v in free.items()},
+        "moments": None if moments is None else f"{getattr(moments, '__module__', '')}."
+                                                 f"{getattr(moments, '__qualname__', repr(moments))}",
+        "method": method, "targets": {k: repr(v) for k, v in targets.items()},
+        "se": None if se is None else {k: repr(v) for k, v in dict(se).items()},
+        "kwargs": {k: repr(v) for k, v in sorted(kwargs.items()) if k not in ("progress",)},
+    }
+    return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()
+
+
+def _load_checkpoint(path: Path, key: str, model, fixed, moment_names):
+    """A finished unit's row if `path` holds a valid checkpoint of this very problem, else None (with
+    a CalibrationWarning naming the file and the reason; the unit is then recomputed)."""
+    if not path.exists():
+        return None
+    try:
+        row = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(row, dict):
+            raise ValueError("not a JSON object")
+    except (ValueError, UnicodeDecodeError) as e:
+        warnings.warn(f"checkpoint {path} is empty, truncated or corrupt ({e}); recomputing this unit",
+                      CalibrationWarning, stacklevel=3)
+        return None
+    if row.get("key") != key:
+        warnings.warn(f"checkpoint {path} was written for a different problem (targets, fixed parameters, model, "
+                      "free parameters, solver options or package version changed); recomputing this unit",
+                      CalibrationWarning, stacklevel=3)
+        return None
+    if row.get("converged"):  # verify cheaply: the recorded moments at the recorded parameters
+        from ..solve import solve
+
+        try:
+            free_vals = {k: v for k, v in row.items()
+                         if k in model.parameter_names() and k not in fixed}
+            m = (model.replace(**fixed) if fixed else model).with_params(**free_vals)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                sol = solve(m)
+            bad = [k for k in moment_names
+                   if not np.isclose(float(sol[k]), float(row.get(f"model:{k}", np.nan)), rtol=1e-6, atol=1e-12)]
+        except Exception as e:  # noqa: BLE001 - any failure means the row cannot be trusted
+            bad = [f"{type(e).__name__}: {e}"]
+        if bad:
+            warnings.warn(f"checkpoint {path}: its recorded moments do not hold at its parameters ({bad}); "
+                          "recomputing this unit", CalibrationWarning, stacklevel=3)
+            return None
+    return row
 
 
 def calibrate_many(
@@ -111,35 +188,7 @@ def calibrate_many(
     manifest = {"model": model.label(), "free": {k: repr(_as_transform(k, v)) for k, v in free.items()},
                 "moments": moment_cols, "fixed": fixed_cols, "method": method}
     done: dict = {}
-    if ckpt is not None:
-        ckpt.mkdir(parents=True, exist_ok=True)
-        mpath = ckpt / "manifest.json"
-        if mpath.exists():
-            old = json.loads(mpath.read_text())
-            if old != json.loads(json.dumps(manifest)):
-                raise ValueError(f"checkpoint_dir {ckpt} holds a different calibration ({old}); use another "
-                                 "directory or delete it")
-        else:
-            _write_json(mpath, manifest)
-        for uid in df.index:
-            f = ckpt / f"{uid}.json"
-            if f.exists():
-                done[uid] = json.loads(f.read_text())
-    todo = [u for u in df.index if u not in done]
-    results = _LazyResults()
-    rows: dict = dict(done)
-    bar = tqdm(total=len(df), initial=len(done), desc=f"calibrate {model.label()}", disable=not progress)
-    prev = None
-
-    def record(uid, row):
-        row = _jsonable({"id": str(uid), **row})
-        rows[uid] = row
-        if ckpt is not None:
-            _write_json(ckpt / f"{uid}.json", row)
-        bar.update(1)
-        if on_result is not None:
-            on_result(uid, row)
-
+    keys: dict = {}
     def unit_problem(uid):
         r = df.loc[uid]
         tg = {}
@@ -153,6 +202,38 @@ def calibrate_many(
             se = moment_se
         fixed = {c: float(r[c]) for c in fixed_cols}
         return tg, se, fixed
+
+    if ckpt is not None:
+        ckpt.mkdir(parents=True, exist_ok=True)
+        mpath = ckpt / "manifest.json"
+        if mpath.exists():
+            old = json.loads(mpath.read_text())
+            if old != json.loads(json.dumps(manifest)):
+                raise ValueError(f"checkpoint_dir {ckpt} holds a different calibration ({old}); use another "
+                                 "directory or delete it")
+        else:
+            _write_json(mpath, manifest)
+        for uid in df.index:
+            tg, se, fixed = unit_problem(uid)
+            keys[uid] = _unit_key(model, free, moments, method, fixed, tg, se, kwargs)
+            row = _load_checkpoint(ckpt / safe_name(uid), keys[uid], model, fixed,
+                                   moment_cols if moments is None else [])
+            if row is not None:
+                done[uid] = row
+    todo = [u for u in df.index if u not in done]
+    results = _LazyResults()
+    rows: dict = dict(done)
+    bar = tqdm(total=len(df), initial=len(done), desc=f"calibrate {model.label()}", disable=not progress)
+    prev = None
+
+    def record(uid, row):
+        row = _jsonable({"id": str(uid), **row})
+        rows[uid] = row
+        if ckpt is not None:
+            _write_json(ckpt / safe_name(uid), {**row, "key": keys[uid]})
+        bar.update(1)
+        if on_result is not None:
+            on_result(uid, row)
 
     try:
         if batch_size > 1 and method == "lm":
