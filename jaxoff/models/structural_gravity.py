@@ -555,23 +555,26 @@ def simulate_years(data: pd.DataFrame, coefficients, experiment: Callable | dict
 
 
 # -- derivatives, standard errors, Monte Carlo ------------------------------------------------------------
-@eqx.filter_jit
-def _jac(variant, reference, opts, quantities, wrt, mode, b, x, x_cf, resid, Y, E, sigma):
-    """Jacobians of `quantities` w.r.t. the coefficients (N, K) or the ln T' shifts (N, N, N). Jitted."""
-    jac = jax.jacrev if mode == "rev" else jax.jacfwd
-    if wrt == "coefficients":
-        def f(bb):
-            out = _run(variant, reference, opts, bb, x, x_cf, resid, Y, E, sigma)[0]
-            return {q: out[q] for q in quantities}
-        return jac(f)(b)
-    n = Y.shape[0]
+JAC_QUANTITIES = tuple(COUNTRY_COLUMNS) + ("welfare_change_pct",)
 
-    def g(d):  # shift ln T' by d: an extra covariate with coefficient 1, zero in the baseline
-        out = _run(variant, reference, opts, jnp.concatenate([b, jnp.ones(1)]),
+
+@eqx.filter_jit
+def _jac(variant, reference, opts, mode, b, x, x_cf, resid, Y, E, sigma):
+    """Jacobians of every country result (JAC_QUANTITIES) w.r.t. the coefficients b (N, K) and
+    shifts d of ln T' (N, N, N), in one compiled program shared by `jacobian` and `standard_errors`."""
+    n = Y.shape[0]
+    k = b.shape[0]
+
+    def f(bb, d):  # d shifts ln T': an extra covariate with coefficient 1, zero in the baseline
+        out = _run(variant, reference, opts, jnp.concatenate([bb, jnp.ones(1)]),
                    jnp.concatenate([x, jnp.zeros((1, n, n))]), jnp.concatenate([x_cf, d[None]]),
                    resid, Y, E, sigma)[0]
-        return {q: out[q] for q in quantities}
-    return jac(g)(jnp.zeros((n, n)))
+        return {q: out[q] for q in JAC_QUANTITIES}
+    if mode == "rev":
+        J = jax.jacrev(f, argnums=(0, 1))(b, jnp.zeros((n, n)))
+        return {q: v[0] for q, v in J.items()}, {q: v[1] for q, v in J.items()}
+    Jb = jax.jacfwd(lambda bb: f(bb, jnp.zeros((n, n))))(b)
+    return Jb, None
 
 
 def jacobian(model: GravityBaseline, experiment_data, quantity="welfare_change_pct", wrt: str = "coefficients",
@@ -593,14 +596,18 @@ def jacobian(model: GravityBaseline, experiment_data, quantity="welfare_change_p
     if wrt not in ("coefficients", "trade_cost"):
         raise ValueError(f"wrt must be 'coefficients' or 'trade_cost', got {wrt!r}")
     qs = (quantity,) if isinstance(quantity, str) else tuple(quantity)
+    bad = [q for q in qs if q not in JAC_QUANTITIES]
+    if bad:
+        raise ValueError(f"jacobian quantities must be among {list(JAC_QUANTITIES)}; got {bad}")
     x_cf = _experiment_costs(model, experiment_data)
-    J = _jac(variant, model.reference, _opts(solver_options), qs, wrt, "rev", *_args(model, x_cf))
-    J = {q: np.asarray(v) for q, v in J.items()}
+    Jb, Jd = _jac(variant, model.reference, _opts(solver_options), "rev", *_args(model, x_cf))
+    J = {q: np.asarray(Jb[q] if wrt == "coefficients" else Jd[q]) for q in qs}
     return J[quantity] if isinstance(quantity, str) else J
 
 
 def standard_errors(model: GravityBaseline, experiment_data, *, variant: str = "full", covariance=None,
-                    quantities: list | None = None, solver_options: dict | None = None) -> pd.DataFrame:
+                    quantities: list | None = None, mode: str = "rev",
+                    solver_options: dict | None = None) -> pd.DataFrame:
     """Delta-method standard errors of GE results from the coefficient covariance.
 
     se(g) = sqrt(grad_b g' V grad_b g), with grad_b g exact (forward mode through the solve).
@@ -610,6 +617,7 @@ def standard_errors(model: GravityBaseline, experiment_data, *, variant: str = "
     - `model`, `experiment_data`, `variant`: as `simulate`.
     - `covariance`: K x K (default: the baseline's covariance).
     - `quantities`: output names (default: gegravity's 11 country columns).
+    - `mode`: "rev" (shares its compiled program with `jacobian`) or "fwd" (forward mode, K passes).
 
     **Returns:** a DataFrame indexed by country, one column per quantity (gegravity's names for its
     columns), of standard errors.
@@ -620,8 +628,10 @@ def standard_errors(model: GravityBaseline, experiment_data, *, variant: str = "
         raise ValueError("no covariance: give covariance= (K x K) or coefficients with std_error / a pyfixest fit")
     x_cf = jnp.asarray(_experiment_costs(model, experiment_data))
     quantities = list(COUNTRY_COLUMNS) if quantities is None else list(quantities)
-    J = _jac(variant, model.reference, _opts(solver_options), tuple(quantities), "coefficients", "fwd",
-             *_args(model, x_cf))
+    bad = [q for q in quantities if q not in JAC_QUANTITIES]
+    if bad:
+        raise ValueError(f"quantities must be among {list(JAC_QUANTITIES)}; got {bad}")
+    J = _jac(variant, model.reference, _opts(solver_options), mode, *_args(model, x_cf))[0]
     V = jnp.asarray(V)
     se = {COUNTRY_COLUMNS.get(q, q): np.sqrt(np.asarray(jnp.einsum("nk,kl,nl->n", J[q], V, J[q]))) for q in quantities}
     return pd.DataFrame(se, index=pd.Index(model.countries, name="country"))
