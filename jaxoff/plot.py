@@ -21,7 +21,7 @@ import numpy as np
 from cycler import cycler
 
 __all__ = ["STYLE", "PALETTE", "style", "plot_sweep", "plot_statics", "plot_fit", "plot_bars",
-           "regime_labels", "regime_spans"]
+           "regime_labels", "regime_spans", "save"]
 
 # Okabe-Ito: distinguishable under the common colour-vision deficiencies and in greyscale print.
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
@@ -342,14 +342,18 @@ def plot_sweep(df, x: str, ys: str | Sequence[str] | None = None, *, regime_col=
 # -- comparative statics --------------------------------------------------------------------------
 @_styled
 def plot_statics(table, *, ax=None, fmt: str = "{:.2f}", cmap: str = "RdBu_r", vmax: float | None = None,
-                 annotate: bool = True, colorbar: bool = True, title: str | None = None):
+                 robust: bool = True, annotate: bool = True, colorbar: bool = True, title: str | None = None):
     """A comparative-statics table as an annotated diverging heatmap (red up, blue down, 0 white).
 
     **Arguments:**
 
     - `table`: a DataFrame, rows outputs and columns parameters (as `jo.statics` returns); its
       index name (e.g. "dln(row)/dln(col)") becomes the title unless `title` is given.
-    - `fmt`: format of the cell annotations; `vmax`: colour scale limit (default: max |value|).
+    - `fmt`: format of the cell annotations; `vmax`: colour scale limit.
+    - `robust`: without `vmax`, limit the colour scale to three times the median nonzero |value|
+      (or max |value| if smaller), so that one large cell does not wash out all the others; cells
+      beyond the limit get the end colour, the colour bar an arrow, and the annotations keep the
+      exact numbers. `robust=False`: the limit is max |value|.
     - `cmap`: a diverging colormap; `annotate`/`colorbar`: draw the numbers / a colour bar.
     - `ax`: an Axes to draw into.
 
@@ -362,9 +366,10 @@ def plot_statics(table, *, ax=None, fmt: str = "{:.2f}", cmap: str = "RdBu_r", v
         raise ValueError("plot_statics: need a non-empty 2-D table (rows outputs, columns parameters)")
     nr, nc = vals.shape
     ax = _new_axes(ax, figsize=(1.1 * nc + 2.4, 0.45 * nr + 1.4))
-    finite = vals[np.isfinite(vals)]
-    lim = vmax if vmax is not None else (float(np.max(np.abs(finite))) if finite.size else 1.0)
+    lim = vmax if vmax is not None else _colour_limit(vals, robust)
     lim = lim if lim > 0 else 1.0
+    finite = np.abs(vals[np.isfinite(vals)])
+    extend = "both" if finite.size and finite.max() > lim * (1 + 1e-12) else "neither"
     cm = mpl.colormaps[cmap].with_extremes(bad="0.85")
     norm = mpl.colors.Normalize(-lim, lim)
     im = ax.imshow(np.ma.masked_invalid(vals), cmap=cm, norm=norm, aspect="auto")
@@ -383,13 +388,25 @@ def plot_statics(table, *, ax=None, fmt: str = "{:.2f}", cmap: str = "RdBu_r", v
                 ax.text(j, i, txt, ha="center", va="center", fontsize=8.5,
                         color="white" if dark else "0.1")
     if colorbar:
-        ax.figure.colorbar(im, ax=ax, shrink=0.8, pad=0.02)
+        ax.figure.colorbar(im, ax=ax, shrink=0.8, pad=0.02, extend=extend)
     t = title if title is not None else (table.index.name or "")
     if table.attrs.get("model") and title is None:
         t = f"{table.attrs['model']}\n{t}" if t else str(table.attrs["model"])
     if t:
         ax.set_title(t, fontsize=10)
     return ax
+
+
+def _colour_limit(vals: np.ndarray, robust: bool) -> float:
+    """Symmetric colour limit of a heatmap: max |v|, or with `robust` at most 3 x median nonzero |v|."""
+    a = np.abs(vals[np.isfinite(vals)])
+    if a.size == 0:
+        return 1.0
+    top = float(a.max())
+    nz = a[a > 1e-12 * top] if top > 0 else a[:0]
+    if not robust or nz.size < 3:
+        return top
+    return min(top, 3.0 * float(np.median(nz)))
 
 
 # -- calibration ----------------------------------------------------------------------------------
@@ -600,3 +617,38 @@ def plot_bars(data, *, err=None, columns=None, ax=None, sort: bool = False, titl
     if title and not single:
         fig.suptitle(title)
     return axes[0] if len(cols) == 1 else fig
+
+
+# -- saving ---------------------------------------------------------------------------------------
+def save(fig, path, *, force: bool = True, **savefig_kwargs):
+    """Save a figure atomically: a run killed mid-write leaves the previous file intact.
+
+    **Arguments:**
+
+    - `fig`: a matplotlib `Figure` or an `Axes` (its figure is saved), as the plot functions return.
+    - `path`: the destination; its extension picks the format (`.png`, `.pdf`, `.svg`, ...).
+    - `force`: overwrite an existing file (default); `False` raises `FileExistsError` instead.
+    - `**savefig_kwargs`: passed to `Figure.savefig` (e.g. `dpi=150`, `bbox_inches="tight"`).
+
+    **Returns:** the path written, as a `pathlib.Path`.
+    """
+    import os
+    from pathlib import Path
+
+    from ._files import atomic_path
+
+    figure = getattr(fig, "figure", fig)
+    if not hasattr(figure, "savefig"):
+        raise TypeError(f"save: expected a matplotlib Figure or Axes, got {type(fig).__name__}")
+    path = Path(os.fspath(path))
+    ext = path.suffix.lstrip(".").lower()
+    supported = figure.canvas.get_supported_filetypes()
+    fmt = savefig_kwargs.pop("format", None) or ext
+    if fmt not in supported:
+        raise ValueError(f"save: unknown figure format '{fmt or '(no extension)'}' for {path}; "
+                         f"use one of {', '.join(sorted(supported))}")
+    if path.exists() and not force:
+        raise FileExistsError(f"save: {path} exists (pass force=True to overwrite)")
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format=fmt, **savefig_kwargs)
+    return path

@@ -36,13 +36,17 @@ def test_exception_mid_write_keeps_old_file(tmp_path):
     assert _listing(tmp_path) == ["table.csv"]  # no stray temporary
 
 
-def test_keyboard_interrupt_mid_write_keeps_old_file(tmp_path):
+class _Killed(BaseException):
+    """Like KeyboardInterrupt/SystemExit: not an Exception (a real interrupt is tested by SIGKILL below)."""
+
+
+def test_base_exception_mid_write_keeps_old_file(tmp_path):
     p = tmp_path / "x.json"
     p.write_text("{}")
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(_Killed):
         with atomic_path(p) as tmp:
             tmp.write_text('{"a": ')
-            raise KeyboardInterrupt
+            raise _Killed
     assert p.read_text() == "{}"
     assert _listing(tmp_path) == ["x.json"]
 

@@ -178,7 +178,7 @@ def test_plot_sweep_errors_name_the_column(p_sweep):
 
 # -- statics heatmap -------------------------------------------------------------------------------
 def test_plot_statics_heatmap(statics_table):
-    ax = jp.plot_statics(statics_table)
+    ax = jp.plot_statics(statics_table, robust=False)
     im = ax.get_images()[0]
     np.testing.assert_allclose(np.asarray(im.get_array()), statics_table.to_numpy())
     lo, hi = im.get_clim()
@@ -190,6 +190,49 @@ def test_plot_statics_heatmap(statics_table):
     assert [t.get_text() for t in ax.get_xticklabels()] == list(statics_table.columns)
     assert [t.get_text() for t in ax.get_yticklabels()] == list(statics_table.index)
     assert "dln(row)/dln(col)" in ax.get_title()
+
+
+def test_plot_statics_one_large_cell_does_not_wash_out_the_rest():
+    """Issue 20: a single dominant elasticity made every other cell near-white."""
+    vals = np.array([[0.2, -0.4, 0.6], [-0.3, 0.5, 40.0], [0.1, -0.2, 0.0]])
+    t = pd.DataFrame(vals, index=["a", "b", "c"], columns=["x", "y", "z"])
+    ax = jp.plot_statics(t)
+    im = ax.get_images()[0]
+    lo, hi = im.get_clim()
+    median_nonzero = np.median(np.abs(vals[vals != 0]))  # 0.35
+    assert lo == -hi and hi == pytest.approx(3 * median_nonzero)  # the documented robust limit
+    colours = im.to_rgba(np.ma.masked_invalid(vals))[..., :3]
+    white = np.ones(3)
+    # every nonzero ordinary cell is visibly coloured (was < 2% of the scale with the max limit) ...
+    for i, j in [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (2, 0), (2, 1)]:
+        assert np.abs(colours[i, j] - white).max() > 0.08, (i, j, colours[i, j])
+    # ... the large cell saturates at the end colour, its number is still printed exactly, the bar shows it
+    np.testing.assert_allclose(colours[1, 2], im.cmap(1.0)[:3])
+    assert "40.00" in [x.get_text() for x in ax.texts]
+    assert ax.figure.axes[-1].get_label() == "<colorbar>" and im.colorbar.extend == "both"
+    assert jp.plot_statics(t, robust=False).get_images()[0].get_clim()[1] == 40.0
+
+
+def test_save_is_atomic_and_checks_format(tmp_path, monkeypatch):
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    p = jp.save(ax, tmp_path / "f.png", dpi=50)
+    assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and os.listdir(tmp_path) == ["f.png"]
+    old = p.read_bytes()
+    with pytest.raises(FileExistsError):
+        jp.save(fig, p, force=False)
+    with pytest.raises(ValueError, match="unknown figure format 'xyz'"):
+        jp.save(fig, tmp_path / "f.xyz")
+
+    def crash(self, fname, **kw):  # a writer killed half-way: partial bytes, then an exception
+        with open(fname, "wb") as fh:
+            fh.write(b"\x89PNG partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(type(fig), "savefig", crash)
+    with pytest.raises(OSError, match="disk full"):
+        jp.save(fig, p)
+    assert p.read_bytes() == old and os.listdir(tmp_path) == ["f.png"]  # old file intact, no temp left
 
 
 def test_plot_statics_nan_cells_and_ax(statics_table):
