@@ -719,8 +719,9 @@ def solve_differentiable(model: CaliendoParro, *, tol: float = 1e-14, max_iter: 
     """Solve by the authors' fixed point and return a `Solution` that carries implicit derivatives.
 
     The root is found without derivative tracking (`solve_fixed_point`); `jo`'s implicit-function
-    rule is then attached at that root (`differentiable_root`: F_z solved matrix-free by GMRES for
-    a dense LU of F_z), so `jax.grad` (one adjoint solve), `jax.jvp`, `jax.vmap` and `jax.jit` go through it.
+    rule is then attached at that root (`differentiable_root` with a dense LU of F_z; unpreconditioned
+    GMRES stagnates on this system), so `jax.grad` (one adjoint solve), `jax.jvp`, `jax.vmap` and
+    `jax.jit` go through it.
     The status is "converged" only if the fixed point converged and max |residual| <= 1e-8.
 
     **Arguments:** `model`; `tol`, `max_iter` of the fixed point; `mask` (NaN for failed points);
