@@ -783,6 +783,15 @@ def test_a3_against_independent_scipy_oracle(sub, params, dist, sm_g_lognormal):
         assert float(sol[name]) == pytest.approx(val, rel=1e-8), name
     assert float(sol["P_X"]) == pytest.approx(ref["P_X"], rel=1e-8)
     assert float(sol["M_e"]) == pytest.approx(ref["M_e"], rel=1e-8)
+    # every firm's strategy in the solved equilibrium maximizes the four profits (spec 5.3)
+    phi = np.linspace(0.5, 4.0, 300) * ref["phi_0"]
+    fo = em.firm_outcomes(sol, phi)
+    lines = _lines(p)
+    x = (phi / ref["phi_0"]) ** (p["sigma"] - 1)
+    best = np.stack([np.zeros_like(x)] + [m_ * x + c for _, m_, c in lines]).argmax(0)
+    assert np.array_equal(np.asarray(fo["active"]), best > 0)
+    assert np.array_equal(np.asarray(fo["offshores"]), np.isin(best, [2, 4]))
+    assert np.array_equal(np.asarray(fo["exports"]), np.isin(best, [3, 4]))
 
 
 def _closed(letter, **kw):

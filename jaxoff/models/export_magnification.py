@@ -17,6 +17,20 @@ phi_c = lambda_c phi_0 whose ratios lambda_c depend on parameters only:
     E       DO < DXO (all offshore)               SM-E        q <= p1_tilde (A.2 lower bound fails)
     F       as A, W fully specialized in I        SM-F        interior L_Iw would exceed L_w (not in paper)
 
+When A.3 fails (f_ex tau^(sigma-1) <= f_p + f_I; paper Sec. 4.2) offshore-only (DO) is never chosen: every
+offshorer exports. The profit envelope of the four strategies then gives (derivation in `OnlyExportersOffshoreA3`):
+
+    G       D < DX < DXO                          SM-G        q < 1, a > 1, phat < f_I/(f_I + f_ex(tau^(sigma-1)+n))
+    J       D < DXO (joint threshold)             SM-J        q < 1, a > 1, between G and I
+    I       DXO (every survivor exports+offshores) SM-I       q < 1, low q (or a <= 1 and phat >= f_I/(f_I+f_p+n f_ex))
+    H       DX < DXO (every survivor exports)     SM-H        q < 1, a <= 1, phat < f_I/(f_I + f_p + n f_ex)
+    K       D < DX (no offshoring)                SM-K        q >= 1, a > 1 (as SM-D)
+    L       DX (every survivor exports)           SM-L        q >= 1, a <= 1
+
+with a = f_ex tau^(sigma-1)/f_p. In G (the paper's case: domestic < exporter < exporter-and-offshorer) and H a
+lower tau_I RAISES the export cutoff (d ln phi_ex/d ln tau_I = -alpha s_off < 0), as the paper states.
+`submodel_for`/`build`/`regime_index` cover every parameter point: A..E where A.3 holds, G..L where it fails.
+
 (D = domestic only, DO = offshore only, DX = export with domestic inputs, DXO = offshore and export.)
 
 Each sub-model solves the spec's core system (cutoff indifference conditions, free entry F3, zero cutoff
@@ -1107,6 +1121,7 @@ def _export_channels(model, u):
     the total derivative exactly (spec O22 generalized to every regime).
     """
     sg = jax.lax.stop_gradient
+    u = dict(u)  # a plain dict (a dict subclass such as the core's Point is not a pytree node)
     frozen = jax.tree_util.tree_map(sg, model)
     u_frozen = jax.tree_util.tree_map(sg, u)
 
