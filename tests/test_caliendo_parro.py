@@ -282,3 +282,88 @@ def test_newton_agrees_with_fixed_point():
     assert r2.converged
     np.testing.assert_allclose(r1["w_hat"], r2["w_hat"], atol=1e-10)
     np.testing.assert_allclose(r1["X_hat"], r2["X_hat"], rtol=1e-9)
+
+
+# -- derivatives -----------------------------------------------------------------------------------
+def test_welfare_gradient_matches_finite_differences(base, nafta):
+    pct = cp.nafta_tariffs(base)
+    v, g = cp.welfare_gradient(base, "MEX", pct)          # one reverse pass, all 20 x 31 x 31 tariffs
+    assert g.shape == (20, 31, 31)
+    assert v == pytest.approx(nafta.welfare.loc["MEX", "exact"], abs=1e-10)
+    assert np.all(np.diagonal(g, axis1=1, axis2=2) == 0)
+    order = np.argsort(-np.abs(g).ravel())
+    entries = [np.unravel_index(order[0], g.shape), np.unravel_index(order[5], g.shape),
+               (0, base.region("USA"), base.region("MEX"))]
+    h = 0.01
+    for e in entries:
+        up, dn = pct.copy(), pct.copy()
+        up[e] += h
+        dn[e] -= h
+        fd = (cp.counterfactual(base, up).welfare.loc["MEX", "exact"]
+              - cp.counterfactual(base, dn).welfare.loc["MEX", "exact"]) / (2 * h)
+        assert g[e] == pytest.approx(fd, rel=1e-4, abs=1e-9)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return cp.baseline(data=cpdata.synthetic_tables(4, 3, 2, seed=11))
+
+
+def test_trade_elasticities_small(small):
+    b = small
+    M, el = cp.trade_elasticities(b, "R00", "R01", b.tariffs_2005)
+    assert el.shape == (2, 4, 4)
+    h = 1e-5
+    for e in [(0, 0, 1), (1, 0, 1), (0, 2, 1), (1, 1, 0)]:
+        def lnM(eps):
+            p = b.tariffs_2005.copy()
+            p[e] = 100 * ((1 + p[e] / 100) * np.exp(eps) - 1)
+            r = cp.counterfactual(b, p)
+            return np.log(r["trade_cf"][:2, 0, 1].sum())
+        assert el[e] == pytest.approx((lnM(h) - lnM(-h)) / (2 * h), rel=1e-5, abs=1e-8)
+    assert M == pytest.approx(cp.counterfactual(b, b.tariffs_2005)["trade_cf"][:2, 0, 1].sum(), rel=1e-12)
+
+
+def test_first_order_welfare_formulas_agree(small):
+    # spec 8.5: d W_exact / d eps = d W_paper / d eps at eps = 0 (the paper's formula is the differential)
+    b = small
+
+    def f(s):
+        sol = cp.equilibrium(b, b.tariffs_2005, shock_scale=s)
+        return sol["welfare_exact"], sol["welfare_paper"]
+
+    _, (d_exact, d_paper) = jax.jvp(f, (jnp.asarray(0.0),), (jnp.asarray(1.0),))
+    np.testing.assert_allclose(d_exact, d_paper, rtol=1e-7, atol=1e-10)
+    assert np.max(np.abs(d_exact)) > 1e-3
+
+
+def test_path_integral_recovers_exact_change(small):
+    b = small
+    df = cp.welfare_path(b, b.tariffs_2005, nodes=8)
+    np.testing.assert_allclose(df["integrated"], df["exact"], atol=1e-7)
+    assert np.max(np.abs(df["paper_formula"] - df["exact"])) > 1e-4     # the one-step formula is not exact
+
+
+def test_vmap_over_scenarios_and_sweep(small):
+    import jaxoff as jo
+    b = small
+    rng = np.random.default_rng(0)
+    cuts = b.tariffs[None] * rng.uniform(0, 1, size=(100,) + b.tariffs.shape)
+    w = jax.jit(jax.vmap(lambda p: cp.equilibrium(b, p)["welfare_exact"]))(jnp.asarray(cuts))
+    assert w.shape == (100, 4) and np.all(np.isfinite(w))
+    for k in (0, 57):
+        np.testing.assert_allclose(w[k], cp.counterfactual(b, cuts[k]).welfare["exact"], atol=1e-9)
+    # jo.sweep along the scalar path parameter shock_scale, with the exact derivative
+    m = b.model.replace(tariff_cf=b.gross(b.tariffs_2005))
+    df = jo.sweep(m, shock_scale=np.linspace(0, 1, 5), outputs=["welfare_exact"],
+                  derivatives=[("welfare_exact", "shock_scale")], progress=False)
+    ref = cp.counterfactual(b, b.tariffs_2005, shock_scale=0.75).welfare["exact"].to_numpy()
+    np.testing.assert_allclose(df[[f"welfare_exact[{k}]" for k in range(4)]].to_numpy()[3], ref, atol=1e-8)
+
+
+@pytest.mark.slow
+def test_path_integral_1993():
+    base = cp.baseline()
+    df = cp.welfare_path(base, cp.nafta_tariffs(base), nodes=6)
+    assert df.loc["MEX", "integrated"] == pytest.approx(0.0073, abs=1e-4)
+    np.testing.assert_allclose(df["integrated"], df["exact"], atol=1e-6)

@@ -57,7 +57,7 @@ from ..transforms import Positive
 from . import _caliendo_parro_data as cpdata
 
 __all__ = ["CaliendoParro", "SUBMODELS", "Baseline", "Result", "baseline", "counterfactual", "nafta_tariffs",
-           "welfare_gradient", "trade_elasticities", "welfare_path", "solve_fixed_point", "solve_differentiable", "EXPERIMENTS",
+           "welfare_gradient", "trade_elasticities", "welfare_path", "solve_fixed_point", "solve_differentiable", "equilibrium", "EXPERIMENTS",
            "NAFTA"]
 
 NAFTA = ("USA", "CAN", "MEX")
@@ -738,6 +738,17 @@ def solve_differentiable(model: CaliendoParro, *, tol: float = 1e-14, max_iter: 
 
 
 _solve_fp_jit = eqx.filter_jit(solve_differentiable)
+
+
+def equilibrium(base: Baseline, tariffs=None, *, S_cf=None, shock_scale=1.0):
+    """The counterfactual equilibrium as a traceable function of tariffs (percent): use it inside
+    `jax.jit`, `jax.vmap` (batches of scenarios), `jax.grad` and `jax.jvp`. No input checks.
+
+    **Arguments:** as `counterfactual` (`tariffs` (JT,N,N) percent, may be traced; `shock_scale` too).
+
+    **Returns:** a `Solution` (outputs `welfare_exact`, `welfare_paper`, `real_wage`, `trade_cf`, ...).
+    """
+    return solve_differentiable(_model_for(base, tariffs, S_cf, shock_scale, validate=False))
 
 
 def _welfare_fn(base: Baseline, region: str, measure: str, S_cf=None):
