@@ -9,7 +9,7 @@ Checks, each reported by name:
 * homogeneity, for models that declare it (`homogeneity = {"scale": params, "nominal": unknowns}`):
   scaling the nominal parameters by lambda scales the nominal unknowns by lambda and leaves the
   others unchanged;
-* Walras' law, for models that provide `walras(u) -> {name: value}` (the redundant equation,
+* Walras' law, for models with the `walras(u) -> {name: value}` hook (the redundant equations,
   which must hold at the solution although it was not imposed).
 """
 from __future__ import annotations
@@ -54,7 +54,7 @@ class Diagnosis:
     def ok(self) -> bool:
         """True when the solve converged and no structural check failed."""
         homog_ok = self.homogeneity is None or self.homogeneity.get("ok", True)
-        walras_ok = self.walras is None or all(abs(v) < 1e-8 for v in self.walras.values())
+        walras_ok = self.walras is None or all(_absmax(v) < 1e-8 for v in self.walras.values())
         return (self.square and self.status == "converged" and self.first_nonfinite is None
                 and homog_ok and walras_ok)
 
@@ -106,7 +106,7 @@ def diagnose(model: Model, guess: dict | None = None, *, top: int = 2, **solve_k
     start = model.guess()
     start.update(guess or {})
     layout = Layout.of(model, start)
-    res_guess = model.residuals({k: jnp.asarray(v, dtype=jnp.float64) for k, v in start.items()})
+    res_guess = model.residuals(model.point({k: jnp.asarray(v, dtype=jnp.float64) for k, v in start.items()}))
     unknown_sizes = {k: int(np.prod(s, dtype=int)) for k, s in zip(layout.names, layout.shapes)}
     residual_sizes = {k: int(np.size(v)) for k, v in res_guess.items()}
     square = sum(unknown_sizes.values()) == sum(residual_sizes.values())
@@ -165,11 +165,12 @@ def diagnose(model: Model, guess: dict | None = None, *, top: int = 2, **solve_k
 
 
 def _np(d: dict) -> dict:
-    return {k: (float(np.asarray(v)) if np.size(v) == 1 else np.asarray(v)) for k, v in d.items()}
+    """Residuals by name as floats (0-d) or NumPy arrays (any other shape, e.g. (1,) or (N, N))."""
+    return {k: (float(np.asarray(v)) if np.ndim(v) == 0 else np.asarray(v, dtype=float)) for k, v in d.items()}
 
 
 def _homogeneity(model: Model, sol, lam: float = 1.37) -> dict | None:
-    spec = getattr(type(model), "homogeneity", None)
+    spec = model.homogeneity
     if not spec or sol.status_name != "converged":
         return None
     scaled = model.replace(**{k: getattr(model, k) * lam for k in spec["scale"]})
@@ -179,12 +180,12 @@ def _homogeneity(model: Model, sol, lam: float = 1.37) -> dict | None:
     errs = {}
     for k in model.unknowns:
         factor = lam if k in spec["nominal"] else 1.0
-        errs[k] = float(abs(np.asarray(s2[k]) - factor * np.asarray(sol[k])) / max(1.0, abs(float(sol[k]))))
+        errs[k] = _absmax(np.asarray(s2[k]) - factor * np.asarray(sol[k])) / max(1.0, _absmax(sol[k]))
     worst = max(errs, key=lambda k: errs[k])
     return {"ok": errs[worst] < 1e-8, "lambda": lam, "worst": worst, "error": errs[worst]}
 
 
 def _walras(model: Model, sol) -> dict | None:
-    if not hasattr(model, "walras"):
+    if not model.has_hook("walras"):
         return None
-    return {k: float(np.asarray(v)) for k, v in model.walras(sol.unknowns).items()}
+    return _np(model.walras(model.point(sol.unknowns)))

@@ -74,6 +74,11 @@ def _as_parameter(cls_name: str, name: str, value):
         raise TypeError(f"{cls_name}: parameter {name} must be a number, got the bool {value!r}.")
     if isinstance(value, numbers.Real):
         return jnp.asarray(value, dtype=jnp.float64)
+    if isinstance(value, (list, tuple)):  # nested sequences of numbers: an array parameter
+        try:
+            value = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{cls_name}: parameter {name} must be numeric, got {value!r}.") from None
     if isinstance(value, (np.ndarray, jax.Array)):
         if not (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)):
             raise TypeError(f"{cls_name}: parameter {name} must be numeric, got dtype {value.dtype}.")

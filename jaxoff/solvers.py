@@ -89,7 +89,7 @@ class NewtonKrylov(Newton):
     """
 
     krylov_rtol: float = eqx.field(static=True, default=1e-9)
-    restart: int = eqx.field(static=True, default=60)
+    restart: int = eqx.field(static=True, default=200)
 
     def _linear(self) -> lx.AbstractLinearSolver:
         return implicit.krylov_solver(rtol=self.krylov_rtol, atol=1e-14, restart=self.restart)

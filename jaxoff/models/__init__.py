@@ -14,6 +14,7 @@ FAMILIES = {
     "export_magnification": "Kleinert and Zorell (2012, ECB WP 1430), The export-magnification effect of offshoring",
     "skill_upgrading": "Offshoring with heterogeneous workers and skill upgrading (seed 002, Yeaple-type)",
     "structural_gravity": "Structural gravity in general equilibrium (Anderson-van Wincoop 2003; Yotov et al. 2016)",
+    "armington": "Many-country, many-sector Armington economy with roundabout production (textbook; synthetic data)",
     "caliendo_parro": "Caliendo and Parro (2015, REStud), trade in intermediates across regions and sectors",
 }
 
