@@ -291,9 +291,9 @@ def test_welfare_gradient_matches_finite_differences(base, nafta):
     assert g.shape == (20, 31, 31)
     assert v == pytest.approx(nafta.welfare.loc["MEX", "exact"], abs=1e-10)
     assert np.all(np.diagonal(g, axis1=1, axis2=2) == 0)
-    order = np.argsort(-np.abs(g).ravel())
-    entries = [np.unravel_index(order[0], g.shape), np.unravel_index(order[5], g.shape),
-               (0, base.region("USA"), base.region("MEX"))]
+    order = [np.unravel_index(k, g.shape) for k in np.argsort(-np.abs(g).ravel())]
+    order = [e for e in order if pct[e] > 0.1]        # central differences need room below
+    entries = [order[0], order[5], (0, base.region("USA"), base.region("MEX"))]
     h = 0.01
     for e in entries:
         up, dn = pct.copy(), pct.copy()
