@@ -335,6 +335,8 @@ def _many_batched(model, df, todo, free, moments, unit_problem, record, results,
     assembled with numpy and each unit's full CalibrationResult is built when first accessed."""
     kwargs = dict(kwargs)
     solve_kwargs = kwargs.pop("solve_kwargs", None)
+    if kwargs.get("solver") is not None:
+        solve_kwargs = {**(solve_kwargs or {}), "solver": kwargs.pop("solver")}
     max_steps, rtol, atol = kwargs.pop("max_steps", 200), kwargs.pop("rtol", 1e-10), kwargs.pop("atol", 1e-10)
     if not todo:
         return

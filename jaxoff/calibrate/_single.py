@@ -35,6 +35,7 @@ def calibrate(
     atol: float = 1e-10,
     learning_rate: float = 0.05,
     solve_kwargs: dict | None = None,
+    solver=None,
     warn: bool = True,
 ) -> CalibrationResult:
     """Calibrate free parameters of `model` so that equilibrium moments match `targets`.
@@ -60,10 +61,13 @@ def calibrate(
       `{param: array}` of starting values. The best converged run is returned.
     - `max_steps`, `rtol`, `atol`: optimizer controls; `learning_rate` for adam;
       `solve_kwargs`: options for the inner `jo.solve` (e.g. `max_steps`).
+    - `solver`: the solver object of the inner solves (as in `jo.solve`; default by size).
     - `warn`: emit `IdentificationWarning` / `CalibrationWarning`.
 
     **Returns:** a `CalibrationResult`.
     """
+    if solver is not None:
+        solve_kwargs = {**(solve_kwargs or {}), "solver": solver}
     spec = _spec(model, targets, free, moments, solve_kwargs)
     t, w, explicit_w = _target_arrays(targets, weights)
     names = spec.moment_names
