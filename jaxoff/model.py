@@ -332,7 +332,14 @@ class Model(eqx.Module, metaclass=_ModelMeta):
 
 
 class Point(dict):
-    """Unknowns plus the model's intermediates (see `Model.point`)."""
+    """Unknowns plus the model's intermediates (see `Model.point`). A pytree like a dict."""
+
+
+jax.tree_util.register_pytree_node(
+    Point,
+    lambda p: (tuple(p[k] for k in sorted(p)), tuple(sorted(p))),
+    lambda keys, values: Point(zip(keys, values)),
+)
 
 
 def _fmt(v) -> str:
