@@ -388,7 +388,7 @@ def cmd_statics(args):
     df = jo.statics(m, outputs or None, wrt or None, kind=args.kind)
     status = df.attrs.get("status", "unknown")
     payload = {"model": m.label(), "kind": args.kind, "status": status, "converged": status == "converged",
-               "table": {str(c): {str(i): df.loc[i, c] for i in df.index} for c in df.columns}}
+               "table": {str(i): {str(c): df.loc[i, c] for c in df.columns} for i in df.index}}
     text = (f"{m.label()}: {df.index.name} at the equilibrium (status: {status})\n"
             + df.to_string(float_format=lambda v: f"{v: .6f}"))
     _finish(args, payload, df, text)
@@ -470,6 +470,9 @@ def cmd_calibrate(args):
             raise _unknown("target for --se", k, targets)
         if v <= 0:
             raise CLIError(f"--se {k}={v}: a standard error must be positive")
+    if se and set(se) != set(targets):
+        raise CLIError(f"--se gives standard errors for {sorted(se)}; give one for every target "
+                       f"(missing: {', '.join(sorted(set(targets) - set(se)))})")
     _check_params(m, free, "calibration")
     for k, tr in free.items():
         if tr is not None and tr not in ("log", "logit", "none"):

@@ -213,6 +213,8 @@ def test_counterfactual_subprocess_dotted_family(userdir):
     (["calibrate", "trading_tasks/M1", "--target", "g=0.2", "--free", "beta:exp"], "log, logit or none"),
     (["calibrate", "trading_tasks/M1", "--target", "g=0.2", "--free", "beta", "--se", "w=0.1"], "--se"),
     (["calibrate", "trading_tasks/M1", "--target", "g=0.2", "--free", "beta", "--se", "g=-1"], "positive"),
+    (["calibrate", "trading_tasks/M1", "--target", "g=0.2,w=1", "--free", "beta,p", "--se", "g=0.1"],
+     "missing: w"),
     (["counterfactual", "caliendo_paro", "--experiment", "x"], "Did you mean 'caliendo_parro'"),
 ])
 def test_bad_input_messages(argv, message, capsys):
@@ -278,6 +280,7 @@ def test_counterfactual_family_in_package(fake_family, capsys, tmp_path):
     assert list(df["country"]) == ["AAA", "BBB"] and math.isnan(df["welfare_change_pct"][1])
 
 
+@pytest.mark.slow  # ~25 s of CPU: most of this file's budget (the demo is exercised by the README's CI run)
 def test_demo_quick_runs(capsys):
     assert main(["demo", "--quick"]) == 0
     out = capsys.readouterr().out
@@ -293,17 +296,26 @@ def test_demo_full_runs(capsys):
     assert out.count(": converged, residual") == 5
 
 
-@pytest.mark.slow
-def test_statics_and_calibrate_exit_codes(capsys):
-    """Compiles statics and a calibration in-process (slow): statuses and exit codes."""
+def test_statics_status_and_exit_code(capsys):
     assert main(["statics", "trading_tasks/M2", "--wrt", "beta", "--outputs", "w,s,p", "--kind", "elasticity",
                  "--json"]) == 0
-    table = _strict(capsys.readouterr().out)["table"]
-    assert table["w"]["beta"] == pytest.approx(-0.261333, abs=1e-6)  # spec O6
+    out = _strict(capsys.readouterr().out)
+    assert out["status"] == "converged" and out["converged"] is True
+    assert out["table"]["w"]["beta"] == pytest.approx(-0.261333, abs=1e-6)  # spec O6
+
+
+def test_calibrate_targets_not_matched_exit_1(capsys):
+    # g <= 1/2 for h_L = 2 (spec O1): g = 0.9 cannot be matched, whatever beta is -> exit code 1
+    assert main(["calibrate", "trading_tasks/M1", "--target", "g=0.9", "--free", "beta", "--json"]) == 1
+    out = _strict(capsys.readouterr().out)
+    assert out["converged"] is False and out["status"] != "converged" and out["targets"] == {"g": 0.9}
+
+
+@pytest.mark.slow
+def test_help_calibrate_example_matches(capsys):
+    """The calibrate example of `jaxoff --help` (the README's) matches its targets."""
     assert main(["calibrate", "trading_tasks/M1", "--target", "skill_premium=1.6", "--target", "g=0.2",
-                 "--free", "beta,p", "--json"]) == 0
+                 "--free", "beta,p", "--se", "g=0.01,skill_premium=0.05", "--json"]) == 0
     out = _strict(capsys.readouterr().out)
     assert out["converged"] is True and out["moments"]["g"] == pytest.approx(0.2, abs=1e-8)
-    # g <= 1/2 for h_L = 2 (spec O1): g = 0.9 cannot be matched -> exit code 1
-    assert main(["calibrate", "trading_tasks/M1", "--target", "g=0.9", "--free", "beta", "--json"]) == 1
-    assert _strict(capsys.readouterr().out)["converged"] is False
+    assert out["moments"]["skill_premium"] == pytest.approx(1.6, abs=1e-8)
