@@ -77,6 +77,64 @@ def _fac(name):
     return eqx.field(default_factory=lambda: _paper_default(name))
 
 
+def _trade_plain(lnc, lnP, Xc, pi, theta, lnkh, inv_tau):
+    """Price indices implied by costs, tariff-exclusive spending shares F' and sales Y' (CP.2-CP.4).
+
+    Returns `(lnP_implied (J,N), F (J,N), Y (J,N))` at log costs `lnc`, log price indices `lnP` (which
+    enter the shares CP.3) and absorption `Xc`; `lnkh` = ln(tau'/tau), `inv_tau` = 1/tau'.
+    """
+    pos = pi > 0
+    a = -theta[:, None, None] * (lnkh + lnc[:, None, :])
+    amax = jax.lax.stop_gradient(jnp.max(jnp.where(pos, a, -jnp.inf), axis=2, keepdims=True))
+    amax = jnp.where(jnp.isfinite(amax), amax, 0.0)
+    ssum = jnp.sum(jnp.where(pos, pi * jnp.exp(a - amax), 0.0), axis=2)
+    lnP_implied = -(jnp.log(ssum) + amax[..., 0]) / theta[:, None]
+    q = jnp.where(pos, pi * jnp.exp(a + theta[:, None, None] * lnP[:, :, None]), 0.0) * inv_tau
+    return lnP_implied, jnp.sum(q, axis=2), jnp.einsum("jni,jn->ji", q, Xc)
+
+
+_trade_core = jax.custom_jvp(_trade_plain)
+
+
+@functools.partial(_trade_core.defjvp, symbolic_zeros=True)
+def _trade_core_jvp(primals, tangents):
+    """Tangents of the trade block as (N x N)-per-sector matrix products, never forming a tangent of
+    the (J, N, N) share cube: this makes the forward-mode Jacobian of the 2,511 residuals cheap."""
+    lnc, lnP, Xc, pi, theta, lnkh, inv_tau = primals
+    dlnc, dlnP, dXc, *dpar = tangents
+    pos = pi > 0
+    a = -theta[:, None, None] * (lnkh + lnc[:, None, :])
+    amax = jnp.max(jnp.where(pos, a, -jnp.inf), axis=2, keepdims=True)
+    amax = jnp.where(jnp.isfinite(amax), amax, 0.0)
+    e = jnp.where(pos, pi * jnp.exp(a - amax), 0.0)
+    ssum = jnp.sum(e, axis=2)
+    soft = e / ssum[..., None]                                          # price-index weights
+    lnP_implied = -(jnp.log(ssum) + amax[..., 0]) / theta[:, None]
+    q = jnp.where(pos, pi * jnp.exp(a + theta[:, None, None] * lnP[:, :, None]), 0.0) * inv_tau
+    F = jnp.sum(q, axis=2)
+    Y = jnp.einsum("jni,jn->ji", q, Xc)
+    th = theta[:, None]
+    zero = lambda t: isinstance(t, jax.custom_derivatives.SymbolicZero)  # noqa: E731
+    d_p = jnp.zeros_like(lnP_implied)
+    d_F = jnp.zeros_like(F)
+    d_Y = jnp.zeros_like(Y)
+    if not zero(dlnc):
+        d_p = d_p + jnp.einsum("jni,ji->jn", soft, dlnc)
+        d_F = d_F - th * jnp.einsum("jni,ji->jn", q, dlnc)
+        d_Y = d_Y - th * Y * dlnc
+    if not zero(dlnP):
+        d_F = d_F + th * F * dlnP
+        d_Y = d_Y + jnp.einsum("jni,jn->ji", q, th * Xc * dlnP)
+    if not zero(dXc):
+        d_Y = d_Y + jnp.einsum("jni,jn->ji", q, dXc)
+    if not all(zero(t) for t in dpar):
+        par = primals[3:]
+        dpar = [jnp.zeros_like(p) if zero(t) else t for p, t in zip(par, dpar)]
+        _, extra = jax.jvp(lambda *pp: _trade_plain(lnc, lnP, Xc, *pp), tuple(par), tuple(dpar))
+        d_p, d_F, d_Y = d_p + extra[0], d_F + extra[1], d_Y + extra[2]
+    return (lnP_implied, F, Y), (d_p, d_F, d_Y)
+
+
 class CaliendoParro(Model):
     """The Caliendo-Parro counterfactual equilibrium in changes (spec CP.1-CP.8).
 
@@ -190,14 +248,21 @@ class CaliendoParro(Model):
         return st
 
     def residuals(self, u):
-        st = self._state(u)
-        excess = (jnp.sum(st["Y_cf"], axis=0) - jnp.sum(st["F_cf"] * st["Xc"], axis=0) - self.S_cf) / self.VA
-        numeraire = jnp.log(jnp.sum(self.VA * st["w"]) / jnp.sum(self.VA))
+        w, P, Xh = u["w_hat"], u["P_hat"], u["X_hat"]
+        lnP = jnp.log(P)
+        tau_cf = self.applied_tariff()
+        lnc = self._log_cost(jnp.log(w), lnP)                           # CP.1
+        Xc = self.X * Xh
+        lnP_implied, F_cf, Y_cf = _trade_core(lnc, lnP, Xc, self.pi, self.theta, jnp.log(tau_cf / self.tariff),
+                                              1 / tau_cf)               # CP.2-CP.4
+        I_cf = w * self.VA + jnp.sum((1 - F_cf) * Xc, axis=0) - self.S_cf   # CP.5
+        excess = (jnp.sum(Y_cf, axis=0) - jnp.sum(F_cf * Xc, axis=0) - self.S_cf) / self.VA
+        numeraire = jnp.log(jnp.sum(self.VA * w) / jnp.sum(self.VA))
         return {
             # CP.2 sectoral price index given CP.1 input-bundle costs
-            "price_index": st["lnP"] - self._log_price(st["a"]),
+            "price_index": lnP - lnP_implied,
             # CP.6 goods-market clearing (absorption = intermediate + final demand), in logs
-            "goods_market": jnp.log(st["Xc"]) - jnp.log(self._demand(st["Y_cf"], st["I_cf"])),
+            "goods_market": jnp.log(Xc) - jnp.log(self._demand(Y_cf, I_cf)),
             # CP.7 trade balance for regions 1..N-1 (relative to VA) and CP.8 numeraire in place of the last
             "trade_balance": jnp.concatenate([excess[:-1], numeraire[None]]),
         }
