@@ -50,6 +50,7 @@ import pandas as pd
 
 from ..solve import Layout, SolverOptions, assemble, differentiable_root
 from ..solve import solve as _jo_solve
+from ..solvers import Newton
 from ..blocks import input_output as io_block
 from ..blocks.quadrature import gauss_legendre
 from ..model import Model
@@ -694,8 +695,8 @@ def counterfactual(base: Baseline, tariffs=None, *, S_cf=None, shock_scale: floa
     - `S_cf`: counterfactual trade surpluses (N,), in units of the baseline money (default: baseline).
     - `shock_scale`: fraction of the tariff change applied (1 = all of it).
     - `method`: "fixed_point" (default: the authors' algorithm, compiled, with implicit derivatives
-      attached at its root; see `solve_differentiable`) or "newton" (`jo.solve` with its default
-      solver chain, or `solver=...`).
+      attached at its root; see `solve_differentiable`) or "newton" (`jo.solve` with dense Newton from
+      the baseline, 5-8 steps; or pass `solver=...`).
     - `guess`: a previous `Result` or dict of unknowns to start from (method "newton").
     - `**solve_options`: passed to `jo.solve` (method "newton").
 
@@ -708,6 +709,8 @@ def counterfactual(base: Baseline, tariffs=None, *, S_cf=None, shock_scale: floa
     elif method == "newton":
         if isinstance(guess, Result):
             guess = guess.solution
+        if not any(k in solve_options for k in ("solver", "fallback", "backend", "homotopy_steps")):
+            solve_options["solver"] = Newton()    # dense Newton: F_z is cheap here (custom JVP)
         sol = _jo_solve(model, guess, **solve_options)
     else:
         raise ValueError(f"method must be 'fixed_point' or 'newton'; got {method!r}")
