@@ -6,7 +6,7 @@
     jaxoff solve trading_tasks/M1 --set beta=1.5     # an equilibrium
     jaxoff statics trading_tasks/M2 --wrt beta --kind elasticity
     jaxoff sweep trading_tasks/M2 --grid beta=1:2.9:50 --outputs w,s --derivative w:beta --out sweep.csv
-    jaxoff sweep trading_tasks/M1 --grid beta=1.5,2,2.5 --grid p=0.9:1.1:3     # values or lo:hi:n
+    jaxoff sweep trading_tasks/M1 --grid beta=1.5,2,2.5 --grid p=0.9:1:3       # values or lo:hi:n
     jaxoff calibrate trading_tasks/M1 --target skill_premium=1.6 --target g=0.2 --free beta,p
     jaxoff counterfactual FAMILY --experiment NAME   # a family's named counterfactual experiment
     jaxoff solve mypkg.mymodels:Armington            # your own jaxoff.Model subclass (or file.py:Class)
