@@ -164,22 +164,26 @@ class Autarky(_Economy):
     }
 
     def guess(self):
-        return {"w": 0.3, "r": 0.3, "p": 1.0, "X": 0.3, "Y": 0.3,
-                "w_star": 0.2, "r_star": 0.2, "p_star": 1.0, "X_star": 0.5, "Y_star": 0.5}
+        # the closed form (eqs. 5-6): Newton's first step is its last. Outside the diversification
+        # cone the closed-form price is not positive; start such points at p = 1 instead.
+        cf = autarky_closed_form(self)
+        for k in ("p", "p_star"):
+            cf[k] = jnp.where(jnp.isfinite(cf[k]) & (cf[k] > 0), cf[k], 1.0)
+        return cf
 
     def residuals(self, u):
         out = {}
-        for tag, M, e in (("", self.A, self.e), ("_star", self.gamma * self.A, self.e_star)):
-            omega, q, p = _vec(u["w" + tag], u["r" + tag]), _vec(u["X" + tag], u["Y" + tag]), u["p" + tag]
-            pi = price_vector(p)
-            cost, use = M.T @ omega, M @ q
-            out["zero_profit_X" + tag] = cost[0] / pi[0] - 1.0  # eq. 2; A.1
-            out["zero_profit_Y" + tag] = cost[1] / pi[1] - 1.0  # eq. 2; A.2
-            out["employment_L" + tag] = use[0] / e[0] - 1.0  # eq. 3; A.3
-            out["employment_K" + tag] = use[1] / e[1] - 1.0  # eq. 3; A.4
+        log_ratio = jnp.log(self.alpha / (1 - self.alpha))
+        # M = A at Home, gamma*A in Foreign; written entry by entry (scalar arithmetic is what a
+        # batched sweep compiles best)
+        for tag, g, L, K in (("", 1.0, self.L_H, self.K_H), ("_star", self.gamma, self.L_F, self.K_F)):
+            w, r, p, X, Y = (u[k + tag] for k in ("w", "r", "p", "X", "Y"))
+            out["zero_profit_X" + tag] = g * (self.a_LX * w + self.a_KX * r) - 1.0  # eq. 2; A.1 (p_X = 1)
+            out["zero_profit_Y" + tag] = g * (self.a_LY * w + self.a_KY * r) / p - 1.0  # eq. 2; A.2
+            out["employment_L" + tag] = g * (self.a_LX * X + self.a_LY * Y) / L - 1.0  # eq. 3; A.3
+            out["employment_K" + tag] = g * (self.a_KX * X + self.a_KY * Y) / K - 1.0  # eq. 3; A.4
             # national goods market (1-alpha) p Y = alpha X, in logs: eq. 4; A.5
-            out["goods_market" + tag] = (jnp.log(p) + jnp.log(q[1]) - jnp.log(q[0])
-                                         - jnp.log(self.alpha / (1 - self.alpha)))
+            out["goods_market" + tag] = jnp.log(p) + jnp.log(Y) - jnp.log(X) - log_ratio
         return out
 
     def outputs(self, u):
