@@ -53,41 +53,58 @@ def _is_dense(solver: lx.AbstractLinearSolver) -> bool:
     return isinstance(solver, (lx.LU, lx.QR, lx.SVD, lx.AutoLinearSolver, lx.Cholesky))
 
 
-class Linearization(eqx.Module):
-    """F_z at a point, with a linear solver and (dense case) its factorization.
+class Linearization:
+    """F_z at a point, ready to solve with: an LU factorization (dense) or a Krylov solver on
+    Jacobian-vector products (matrix-free). Used inside traced code only.
 
-    **Fields:** `operator` (a lineax operator for F_z), `solver` (a lineax solver), `state` (the
-    solver's state: the LU factors in the dense case, computed once).
+    The solves themselves are JAX's (`jax.scipy.linalg.lu_solve`, `jax.scipy.sparse.linalg.gmres`):
+    both are linear maps JAX can transpose (so `jax.grad` through `jo.solve` is one adjoint solve),
+    and neither raises on non-finite input. lineax's differentiation rules raise unconditionally on
+    NaN input, while jaxoff's contract is NaN derivatives at failed points (under vmap, next to good
+    ones); so lineax solver objects only *specify* the method here (`lx.LU()`, `lx.GMRES(...)`) and
+    serve optimistix's Newton steps.
     """
 
-    operator: lx.AbstractLinearOperator
-    solver: lx.AbstractLinearSolver = eqx.field(static=True)
-    state: Any
-
-    @property
-    def dense(self) -> bool:
-        return _is_dense(self.solver)
+    def __init__(self, residual, z, solver, matrix=None):
+        self.solver = solver
+        self.dense = _is_dense(solver)
+        if self.dense:
+            matrix = jax.jacfwd(residual)(z) if matrix is None else matrix
+            self.finite = jnp.all(jnp.isfinite(matrix))
+            # a failed point's F_z (NaN) is replaced by I and its solutions by NaN, so that one bad
+            # point of a batch does not poison the factorization work of the others
+            safe = jnp.where(self.finite, matrix, jnp.eye(matrix.shape[0], dtype=matrix.dtype))
+            self.lu = jax.scipy.linalg.lu_factor(safe)
+        else:
+            self.finite = jnp.all(jnp.isfinite(z))
+            self._jvp = lambda v: jax.jvp(residual, (z,), (v,))[1]
+            self._vjp = jax.vjp(residual, z)[1]
 
     @staticmethod
     def dense_from_matrix(matrix: jax.Array) -> "Linearization":
         """A dense linearization from an already formed Jacobian matrix (LU-factorized once)."""
-        operator = lx.MatrixLinearOperator(matrix)
-        solver = lx.LU()
-        return Linearization(operator, solver, solver.init(operator, {}))
+        return Linearization(None, None, lx.LU(), matrix)
 
-    def _one(self, b, transpose: bool):
-        op = self.operator.transpose() if transpose else self.operator
-        if self.dense:
-            state = self.solver.transpose(self.state, {})[0] if transpose else self.state
-            return lx.linear_solve(op, b, self.solver, state=state, throw=False).value
-        return lx.linear_solve(op, b, self.solver, throw=False).value
+    def _krylov(self, b, transpose: bool):
+        s = self.solver
+        op = (lambda v: self._vjp(v)[0]) if transpose else self._jvp
+        restart = min(int(getattr(s, "restart", 200)), b.shape[0])
+        x, _ = jax.scipy.sparse.linalg.gmres(op, b, tol=float(s.rtol), atol=float(s.atol), restart=restart,
+                                             maxiter=int(getattr(s, "max_steps", None) or 100),
+                                             solve_method="batched")
+        return x
 
     def solve(self, b: jax.Array, *, transpose: bool = False) -> jax.Array:
         """x with F_z x = b (or F_z^T x = b). `b` is a vector (n,) or a matrix (n, k) of columns
-        solved with the one factorization."""
-        if jnp.ndim(b) == 1:
-            return self._one(b, transpose)
-        return jax.vmap(lambda col: self._one(col, transpose), in_axes=1, out_axes=1)(b)
+        solved with the one factorization. NaN where F_z was not finite."""
+        if self.dense:
+            x = jax.scipy.linalg.lu_solve(self.lu, b, trans=1 if transpose else 0)
+        elif jnp.ndim(b) == 1:
+            x = self._krylov(b, transpose)
+        else:
+            x = jax.vmap(lambda col: self._krylov(col, transpose), in_axes=1, out_axes=1)(b)
+        # times NaN (not a select): linear in b, so the transpose (reverse mode) is NaN there too
+        return x * jnp.where(self.finite, 1.0, jnp.nan)
 
 
 def linearize(residual: Callable[[jax.Array], jax.Array], z: jax.Array,
@@ -95,18 +112,13 @@ def linearize(residual: Callable[[jax.Array], jax.Array], z: jax.Array,
     """Linearize a residual function at z.
 
     **Arguments:** `residual`: z -> F(z) (flat vector to flat vector, parameters closed over);
-    `z`: the point; `solver`: a lineax solver (default: `default_linear_solver(z.size)`).
+    `z`: the point; `solver`: a lineax solver naming the method (`lx.LU()`: dense; `lx.GMRES(rtol,
+    atol, restart, max_steps)`: matrix-free; default: `default_linear_solver(z.size)`).
 
     **Returns:** a `Linearization`.
     """
     solver = default_linear_solver(z.shape[0]) if solver is None else solver
-    if _is_dense(solver):
-        if isinstance(solver, lx.AutoLinearSolver):
-            solver = lx.LU()
-        operator = lx.MatrixLinearOperator(jax.jacfwd(residual)(z))
-        return Linearization(operator, solver, solver.init(operator, {}))
-    operator = lx.JacobianLinearOperator(lambda zz, _: residual(zz), z, None)
-    return Linearization(operator, solver, None)
+    return Linearization(residual, z, solver)
 
 
 def tangent(lin: Linearization, dF: jax.Array) -> jax.Array:
