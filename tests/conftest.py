@@ -20,3 +20,14 @@ def pytest_collection_modifyitems(config, items):
 _cache = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".jax_cache")
 jax.config.update("jax_compilation_cache_dir", _cache)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def pytest_sessionfinish(session):
+    # xdist gives a finishing worker 5 s before it sends SIGINT; pytest's repeated cleanup
+    # collections over JAX's many objects can take longer, and the interrupt then lands in JAX's
+    # gc callback (a KeyboardInterrupt traceback at the end of a green run). Freezing the
+    # survivors makes those collections cheap.
+    import gc
+
+    gc.collect()
+    gc.freeze()
