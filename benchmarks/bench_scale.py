@@ -5,7 +5,7 @@ Cases: N = 10, 30, 100, 300, 1000 countries with one sector (3N unknowns), and a
 N = 200, J = 25 (N (2J + 1) = 10,200 unknowns). The economies come from
 `jaxoff.models.armington.random_economy(N, J, seed=0)`.
 
-For every case and jaxoff solver (the default solver for J = 1: dense Newton up to
+For every case and jaxoff solver (the default solver for J = 1, plus `AndersonFixedPoint` for N >= 300: dense Newton up to
 `jaxoff.implicit.DENSE_MAX` unknowns, Newton-Krylov above; `NewtonKrylov` and
 `AndersonFixedPoint` for the sector case) it measures:
 
@@ -113,6 +113,9 @@ def jaxoff_worker(N: int, J: int, name: str, repeat: int) -> dict:
                    w=np.asarray(sol["w"]).tolist())
         # the model's guess, run eagerly as jo.solve runs it (part of every solve time above)
         row["guess"] = min(clock(model.guess)[1] for _ in range(2))
+        row["rss_mb"] = _rss_mb()
+        row["stage"] = "gradient"
+        print(json.dumps(row), flush=True)  # partial result, kept if the worker is stopped later
         if not converged:
             row["error"] = f"status {sol.status_name} (max abs F {row['residual']:.1e} after {row['steps']} steps)"
         else:
@@ -129,6 +132,7 @@ def jaxoff_worker(N: int, J: int, name: str, repeat: int) -> dict:
                 fd = (float(up["welfare"][0]) - float(dn["welfare"][0])) / (2 * h)
                 ad = float(jnp.sum(g * direction))
                 row.update(grad_dir=ad, fd_dir=fd, grad_check=abs(ad - fd) / max(abs(fd), 1e-12))
+        row["stage"] = "done"
     except Exception as err:  # report, never hide: the lead needs the exact failure
         row["error"] = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
     row["rss_mb"] = _rss_mb()
@@ -208,8 +212,15 @@ def run_worker(N, J, what: list[str], args, timeout: float) -> dict:
     t = time.perf_counter()
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"did not finish within {timeout:.0f} s (worker stopped)", "wall": time.perf_counter() - t}
+    except subprocess.TimeoutExpired as stopped:
+        partial = stopped.stdout.decode() if isinstance(stopped.stdout, bytes) else (stopped.stdout or "")
+        lines = [ln for ln in partial.splitlines() if ln.startswith("{")]
+        res = json.loads(lines[-1]) if lines else {}
+        where = f" during the {res['stage']}" if "stage" in res else ""
+        res["error"] = f"did not finish within {timeout:.0f} s{where} (worker stopped)"
+        res["timed_out"] = res.get("stage", "start")
+        res["wall"] = time.perf_counter() - t
+        return res
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -264,6 +275,10 @@ def tables(results: list[dict]) -> tuple[str, str, str]:
             if "grad" in j:
                 check = f"rel. err {j['grad_check']:.0e}" if "grad_check" in j else "not run (size)"
                 grad = (_fmt_t(j["grad"]), f"{j['grad'] / j['solve']:.1f}x", _fmt_t(j["grad_compile"]), check)
+            elif j.get("timed_out") == "gradient":
+                grad = (f"did not finish (worker stopped after {_fmt_t(j['wall'])})", "-", "-", "-")
+                notes.append(f"* {case}, jaxoff {name}: converged (solve {_fmt_t(j['solve'])}), but the first "
+                             f"`jo.gradient` {j['error'].replace('did not finish', 'did not return')}")
             else:
                 grad = ("not run (not converged)", "-", "-", "-")
                 notes.append(f"* {case}, jaxoff {name}: {j.get('error')}; first call {_fmt_t(j['solve_first'])}")
@@ -287,7 +302,7 @@ def tables(results: list[dict]) -> tuple[str, str, str]:
             it = "iterations" if name == "fixed_point" else "F evals"
             cells.append(f"{_fmt_t(p['time'])} ({p['iterations']} {it})" if p["ok"] else
                          f"{p['message']} after {_fmt_t(p['time'])}")
-            peaks.append(f"{name} {p['peak_mb']:.0f} MB")
+            peaks.append(f"{name} {p['peak_mb']:.1f} MB")
             if p.get("w") is not None and w_ref is not None:
                 dws.append(f"{name} {np.max(np.abs(np.asarray(p['w']) - w_ref[1])):.0e}")
         for name, j in r["jaxoff"].items():
@@ -314,10 +329,10 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="N = 10, 30 only (smoke run); writes no results file")
     ap.add_argument("--no-sector", action="store_true", help="skip the N=200, J=25 case")
     ap.add_argument("--sizes", help="comma-separated N (J = 1) instead of 10,30,100,300,1000")
-    ap.add_argument("--anderson-all", action="store_true", help="also run AndersonFixedPoint on the J = 1 cases")
+    ap.add_argument("--anderson-all", action="store_true", help="AndersonFixedPoint on every J = 1 case (default: N >= 300)")
     ap.add_argument("--repeat", type=int, default=3, help="timed calls per measurement (best kept)")
     ap.add_argument("--peer-budget", type=float, default=60.0, help="wall-clock budget per peer run (s)")
-    ap.add_argument("--jaxoff-budget", type=float, default=300.0,
+    ap.add_argument("--jaxoff-budget", type=float, default=240.0,
                     help="wall-clock budget of one jaxoff worker (one solver on one case: compile, solves, gradient)")
     ap.add_argument("--cache", action="store_true", help="use the user's persistent compilation cache (warm)")
     ap.add_argument("--out", default=None, help=f"results file (default {OUT}; none with --quick)")
@@ -348,7 +363,10 @@ def main(argv=None):
     t0 = time.perf_counter()
     results = []
     for N, J in cases:
-        solvers = (["default"] + (["Anderson"] if args.anderson_all else [])) if J == 1 else ["NewtonKrylov", "Anderson"]
+        if J > 1:
+            solvers = ["NewtonKrylov", "Anderson"]
+        else:
+            solvers = ["default"] + (["Anderson"] if args.anderson_all or N >= 300 else [])
         peers = ["fixed_point", "hybr"] + (["krylov"] if N >= 100 else [])
         print(f"case N={N}, J={J} ({N * (2 * J + 1)} unknowns)", flush=True)
         results.append(run_case(N, J, solvers, peers, args))
