@@ -140,11 +140,15 @@ class _Economy(Model):
         """The Home (frontier) matrix used in pricing; m*A in the monopolistic-competition wrapper."""
         return self.A
 
+    def gamma_rule(self):
+        """The admissible technology gap: gamma > 1 (C2); free trade also admits gamma = 1."""
+        return {"gamma > 1 (C2)": self.gamma > 1}
+
     def domain(self):
         return {
             "a_LX, a_LY, a_KX, a_KY > 0": (self.a_LX > 0) & (self.a_LY > 0) & (self.a_KX > 0) & (self.a_KY > 0),
             "a_KY/a_LY > a_KX/a_LX (C1, no intensity reversal)": self.a_KY * self.a_LX > self.a_KX * self.a_LY,
-            "gamma > 1 (C2)": self.gamma > 1,
+            **self.gamma_rule(),
             "0 < alpha < 1": (self.alpha > 0) & (self.alpha < 1),
             "L_H, K_H, L_F, K_F > 0": (self.L_H > 0) & (self.K_H > 0) & (self.L_F > 0) & (self.K_F > 0),
         }
@@ -228,16 +232,33 @@ class _Trade(_Economy):
     def is_goods_case(self) -> bool:
         return self.goods_case
 
+    def task_in_use(self, u):
+        """T diag(phi): the task-1 coefficients actually performed offshore."""
+        return self.task_matrix() * self.offshored_fraction(u)[None, :]
+
     def matrices(self, u):
         """(H, F, G): Home-located inputs, Foreign inputs of Home firms, Foreign firms' matrix."""
-        A, T, chi = self.frontier(), self.task_matrix(), self.chi_vector()
-        Tphi = T * self.offshored_fraction(u)[None, :]
+        A, Tphi = self.frontier(), self.task_in_use(u)
         H = A - Tphi  # (A - T): the inputs that stay at Home
-        F = Tphi * chi[None, :]  # T C: Foreign factors per unit of Home output
+        F = Tphi * self.chi_vector()[None, :]  # T C: Foreign factors per unit of Home output
         G = self.gamma * A
         if self.is_goods_case():
             G = self.gamma * (A - Tphi) + F  # A*O = gamma (A - T) + T C (spec G.3-4)
         return H, F, G
+
+    def served(self, u):
+        """Home-firm outputs the offshore units work for: q (service case) or q + q* (goods case)."""
+        q = _vec(u["X"], u["Y"])
+        return q + _vec(u["X_star"], u["Y_star"]) if self.is_goods_case() else q
+
+    def intermediates(self, u):
+        """The cost saving S (eq. 14) and the Foreign factors hired by offshore units, which
+        residuals (M1-R), outputs and regime (C5, C7) all use. Scalars, named like the outputs."""
+        T, chi = self.task_matrix(), self.chi_vector()
+        # cost saving per unit of offshorable task (eq. 14), defined with the full T even when phi < 1
+        S = T.T @ _vec(u["w"], u["r"]) - chi * (T.T @ _vec(u["w_star"], u["r_star"]))
+        hired = (self.task_in_use(u) * chi[None, :]) @ self.served(u)  # F q (or F (q + q*))
+        return {"S_X": S[0], "S_Y": S[1], "hired_L": hired[0], "hired_K": hired[1]}
 
     def residuals(self, u):
         H, F, G = self.matrices(u)
@@ -252,21 +273,17 @@ class _Trade(_Economy):
 
     # -- derived outputs (spec Sec. 6) ------------------------------------------------------------
     def outputs(self, u):
-        A, T, chi = self.frontier(), self.task_matrix(), self.chi_vector()
-        phi = self.offshored_fraction(u)
-        Tphi = T * phi[None, :]
-        H, F, G = self.matrices(u)
+        u = self.point(u)
+        A, chi = self.frontier(), self.chi_vector()
+        phi, Tphi, served = self.offshored_fraction(u), self.task_in_use(u), self.served(u)
+        S, hired = _vec(u["S_X"], u["S_Y"]), _vec(u["hired_L"], u["hired_K"])
         g, alpha = self.gamma, self.alpha
         omega, omega_s = _vec(u["w"], u["r"]), _vec(u["w_star"], u["r_star"])
         q, q_s, p = _vec(u["X"], u["Y"]), _vec(u["X_star"], u["Y_star"]), u["p"]
         w, r, ws, rs = omega[0], omega[1], omega_s[0], omega_s[1]
         X, Y, Xs, Ys = q[0], q[1], q_s[0], q_s[1]
 
-        # cost saving per unit of offshorable task (eq. 14), defined with the full T even when phi < 1
-        S = T.T @ omega - chi * (T.T @ omega_s)
         Delta = Tphi @ q  # shadow immigration in Home-efficiency units (eq. 13)
-        served = q + q_s if self.is_goods_case() else q
-        hired = F @ served  # Foreign factors actually employed by offshore units
         e_tilde = self.e + self.e_star / g + Tphi @ ((1.0 - chi / g) * served)  # world effective endowment
 
         P = cost_of_living(p, alpha)
@@ -335,19 +352,22 @@ class _Trade(_Economy):
         return out
 
     def regime(self, u):
-        H, F, G = self.matrices(u)
-        T, chi = self.task_matrix(), self.chi_vector()
-        omega, omega_s = _vec(u["w"], u["r"]), _vec(u["w_star"], u["r_star"])
-        q = _vec(u["X"], u["Y"])
-        S = T.T @ omega - chi * (T.T @ omega_s)
-        served = q + _vec(u["X_star"], u["Y_star"]) if self.is_goods_case() else q
+        """The rules of every trade sub-model (C3, C4); the offshoring sub-models add theirs."""
         return {
             "factor_prices_positive": (u["w"] > 0) & (u["r"] > 0) & (u["w_star"] > 0) & (u["r_star"] > 0),  # C4
             "home_diversified": (u["X"] > 0) & (u["Y"] > 0),  # C3
             "foreign_diversified": (u["X_star"] > 0) & (u["Y_star"] > 0),  # C3
-            "no_reshoring": jnp.all(S >= -_S_TOL),  # C5, IC_J of spec 5.4
-            "foreign_factors_not_exhausted": jnp.all(self.e_star - F @ served > 0),  # C7
         }
+
+    def no_reshoring(self, u):
+        """C5 (IC_J of spec 5.4): no Home firm would bring its offshored task back, S >= 0."""
+        u = self.point(u)
+        return (u["S_X"] >= -_S_TOL) & (u["S_Y"] >= -_S_TOL)
+
+    def foreign_factors_not_exhausted(self, u):
+        """C7: offshore units leave Foreign factors for Foreign firms, e* - F q > 0."""
+        u = self.point(u)
+        return (self.L_F - u["hired_L"] > 0) & (self.K_F - u["hired_K"] > 0)
 
 
 class FreeTrade(_Trade):
@@ -359,16 +379,8 @@ class FreeTrade(_Trade):
     spec_id: ClassVar[str] = "M0b"
     description: ClassVar[str] = "Free trade in goods, no offshoring (eqs. 2-5)"
 
-    def domain(self):
-        d = super().domain()
-        del d["gamma > 1 (C2)"]
-        d["gamma >= 1"] = self.gamma >= 1
-        return d
-
-    def regime(self, u):
-        reg = super().regime(u)
-        del reg["no_reshoring"], reg["foreign_factors_not_exhausted"]
-        return reg
+    def gamma_rule(self):
+        return {"gamma >= 1": self.gamma >= 1}
 
 
 class _Offshoring(_Trade):
@@ -437,7 +449,8 @@ class _Offshoring(_Trade):
         }
 
     def regime(self, u):
-        return {**super().regime(u),
+        return {**super().regime(u), "no_reshoring": self.no_reshoring(u),
+                "foreign_factors_not_exhausted": self.foreign_factors_not_exhausted(u),
                 "offshoring_profitable_ex_ante": jnp.all(self.chi <= self.gamma)}  # C6, eq. 11 (weak)
 
 
@@ -498,27 +511,25 @@ class OffshoringPattern(ServiceTask):
                 "phi_Y": jnp.clip(1.0, self.phi_lo_Y, self.phi_hi_Y)}
 
     def residuals(self, u):
+        u = self.point(u)
         res = super().residuals(u)
-        T, chi = self.task_matrix(), self.chi_vector()
-        S = T.T @ _vec(u["w"], u["r"]) - chi * (T.T @ _vec(u["w_star"], u["r_star"]))
-        s = S / price_vector(u["p"])  # saving as a share of the good's price: O(1) scaling
+        s = _vec(u["S_X"], u["S_Y"]) / price_vector(u["p"])  # saving as a share of the good's price: O(1) scaling
         res["pattern_X"] = u["phi_X"] - jnp.clip(u["phi_X"] + s[0], self.phi_lo_X, self.phi_hi_X)  # IC_X
         res["pattern_Y"] = u["phi_Y"] - jnp.clip(u["phi_Y"] + s[1], self.phi_lo_Y, self.phi_hi_Y)  # IC_Y
         return res
 
     def regime(self, u):
-        reg = super().regime(u)
-        del reg["no_reshoring"], reg["offshoring_profitable_ex_ante"]
-        T, chi = self.task_matrix(), self.chi_vector()
-        S = T.T @ _vec(u["w"], u["r"]) - chi * (T.T @ _vec(u["w_star"], u["r_star"]))
-        phi = _vec(u["phi_X"], u["phi_Y"])
+        # the pattern layer replaces C5 (S >= 0 at phi = 1) and C6 by the box complementarity itself
+        u = self.point(u)
+        S, phi = _vec(u["S_X"], u["S_Y"]), _vec(u["phi_X"], u["phi_Y"])
         lo, hi = _vec(self.phi_lo_X, self.phi_lo_Y), _vec(self.phi_hi_X, self.phi_hi_Y)
         # box complementarity: a strict gain (S > 0) only at the upper bound, a strict loss only at the lower
         at_hi, at_lo = phi >= hi - 1e-12, phi <= lo + 1e-12
         comp = (at_hi | (S <= 1e-9)) & (at_lo | (S >= -1e-9))
-        reg["phi_in_unit_interval"] = jnp.all((phi >= -1e-12) & (phi <= 1 + 1e-12))
-        reg["complementarity"] = jnp.all(comp)
-        return reg
+        return {**_Trade.regime(self, u),
+                "foreign_factors_not_exhausted": self.foreign_factors_not_exhausted(u),
+                "phi_in_unit_interval": jnp.all((phi >= -1e-12) & (phi <= 1 + 1e-12)),
+                "complementarity": jnp.all(comp)}
 
 
 class MonopolisticCompetition(_Offshoring):
@@ -558,6 +569,7 @@ class MonopolisticCompetition(_Offshoring):
                 "sigma > 1 (C9)": self.sigma > 1, "F > 0 (C9)": self.F > 0}
 
     def outputs(self, u):
+        u = self.point(u)
         out = super().outputs(u)
         xbar = self.F * (self.sigma - 1.0)
         n = {k: u[k] / xbar for k in ("X", "Y", "X_star", "Y_star")}
