@@ -129,6 +129,22 @@ def residual_vector(model: Model, layout: Layout, z: jax.Array) -> jax.Array:
     return _flatten_residuals(model, model.residuals(model.point(layout.to_natural(model, z))), z.shape[0])
 
 
+def fixed_point_residual(model: Model, layout: Layout, z: jax.Array) -> jax.Array:
+    """z - G(z) in internal coordinates, for a model with the `fixed_point` hook G: the same roots
+    as the residuals, and for a contraction G a Jacobian I - G_z that Krylov methods solve in a few
+    iterations (the model's own residual Jacobian can stall restarted GMRES on large systems)."""
+    return z - layout.to_internal(model, model.fixed_point(model.point(layout.to_natural(model, z))))
+
+
+def ift_residual(model: Model, n_unknowns: int):
+    """The residual function implicit differentiation linearizes: the model's residuals, or for a
+    large system (above `implicit.DENSE_MAX` unknowns, solved matrix-free) of a model with a
+    fixed-point map, z - G(z). Both have the same roots, so dz/dtheta is the same."""
+    if n_unknowns > implicit.DENSE_MAX and model.has_hook("fixed_point"):
+        return fixed_point_residual
+    return residual_vector
+
+
 # -- implicit differentiation (the rule lives in jaxoff.implicit) --------------------------------
 @eqx.filter_custom_jvp
 def _implicit_root(model, z, *, layout, linear_solver):
@@ -142,8 +158,9 @@ def _implicit_root_jvp(primals, tangents, *, layout, linear_solver):
     t_model, _ = tangents  # z is a stop-gradient numeric root: its own tangent is irrelevant
     if t_model is None:
         return z, jnp.zeros_like(z)
-    lin = implicit.linearize(lambda zz: residual_vector(model, layout, zz), z, linear_solver)
-    return z, implicit.tangents(lin, lambda m: residual_vector(m, layout, z), model, t_model)
+    F = ift_residual(model, z.shape[0])
+    lin = implicit.linearize(lambda zz: F(model, layout, zz), z, linear_solver)
+    return z, implicit.tangents(lin, lambda m: F(m, layout, z), model, t_model)
 
 
 def differentiable_root(model: Model, layout: Layout, z, linear_solver=None):

@@ -78,25 +78,91 @@ class Newton(Solver):
         return sol.value, ok, sol.stats["num_steps"]
 
 
-class NewtonKrylov(Newton):
+class NewtonKrylov(Solver):
     """Inexact Newton with matrix-free steps: restarted GMRES on Jacobian-vector products.
 
     The Jacobian is never formed, so memory is O(n) and a step costs a few dozen JVPs: the method
-    for 10^3 - 10^4 unknowns. Implicit derivatives at the root are matrix-free too.
+    for 10^3 - 10^4 unknowns. Each step solves F_z dz = -F to `krylov_rtol` (relative), then
+    z <- z + dz, halving the step while the residual norm does not fall (at most 8 halvings).
+    Termination: step below atol + rtol |z| and max |F| below atol (as `Newton`). Implicit
+    derivatives at the root are matrix-free too.
 
-    **Arguments:** as `Newton`, plus `krylov_rtol` (relative tolerance of each linear solve) and
-    `restart` (GMRES restart length).
+    With a model that defines a fixed-point map G (the `fixed_point` hook), the Newton steps are
+    taken on z - G(z) (same roots): its Jacobian I - G_z is close to the identity for a contracting
+    map, so GMRES needs a few iterations where it can stall on the raw residuals' Jacobian
+    (measured on a 630-unknown Armington economy: restarted GMRES on F_z stagnates at 60% of the
+    initial residual, on I - G_z it converges). `on="residuals"` forces the raw residuals.
+
+    **Arguments:** `rtol`, `atol`, `max_steps` as `Newton`; `krylov_rtol` (relative tolerance of
+    each linear solve); `restart` (GMRES restart length); `on` ("auto", "fixed_point", "residuals").
     """
 
-    krylov_rtol: float = eqx.field(static=True, default=1e-9)
-    restart: int = eqx.field(static=True, default=200)
+    rtol: float = eqx.field(static=True, default=1e-10)
+    atol: float = eqx.field(static=True, default=1e-10)
+    max_steps: int = eqx.field(static=True, default=100)
+    krylov_rtol: float = eqx.field(static=True, default=1e-8)
+    restart: int = eqx.field(static=True, default=60)
+    on: str = eqx.field(static=True, default="auto")
 
-    def _linear(self) -> lx.AbstractLinearSolver:
-        return implicit.krylov_solver(rtol=self.krylov_rtol, atol=1e-14, restart=self.restart)
+    def __check_init__(self):
+        _check_tolerances("NewtonKrylov", rtol=self.rtol, atol=self.atol, max_steps=self.max_steps,
+                          krylov_rtol=self.krylov_rtol, restart=self.restart)
+        if self.on not in ("auto", "fixed_point", "residuals"):
+            raise ValueError(f"NewtonKrylov: on must be 'auto', 'fixed_point' or 'residuals', got {self.on!r}")
 
     @property
     def linear_solver(self):
-        return implicit.krylov_solver()
+        return implicit.krylov_solver(restart=self.restart)
+
+    def run(self, fn, z0, model, layout, residual_tol):
+        use_map = self.on == "fixed_point" or (self.on == "auto" and model.has_hook("fixed_point"))
+        if use_map:
+            from .solve import fixed_point_residual
+
+            F = lambda z: fixed_point_residual(model, layout, z)  # noqa: E731
+        else:
+            F = lambda z: fn(z, model)  # noqa: E731
+        restart = min(self.restart, z0.shape[0])
+
+        def newton_step(z, f):
+            jvp = lambda v: jax.jvp(F, (z,), (v,))[1]  # noqa: E731
+            dz, _ = jax.scipy.sparse.linalg.gmres(jvp, -f, tol=self.krylov_rtol, atol=0.0, restart=restart,
+                                                  maxiter=20, solve_method="batched")
+            return dz
+
+        def line_search(z, f, dz):
+            norm0 = jnp.sum(f * f)
+
+            def shrink(carry):
+                t, _, _, k = carry
+                t = 0.5 * t
+                f_new = F(z + t * dz)
+                return t, f_new, jnp.sum(f_new * f_new), k + 1
+
+            def worse(carry):
+                _, _, norm, k = carry
+                return ~(norm < norm0) & (k < 8)
+
+            f1 = F(z + dz)
+            t, f_new, _, _ = jax.lax.while_loop(worse, shrink, (jnp.asarray(1.0), f1, jnp.sum(f1 * f1),
+                                                                 jnp.asarray(0)))
+            return t * dz, f_new
+
+        def body(carry):
+            z, f, _, k = carry
+            step, f_new = line_search(z, f, newton_step(z, f))
+            z_new = z + step
+            small = jnp.max(jnp.abs(step) / (self.atol + self.rtol * jnp.abs(z_new))) < 1
+            done = small & (jnp.max(jnp.abs(f_new)) < self.atol)
+            done = done | _is_small(fn, z_new, model, 1e-3 * residual_tol)
+            return z_new, f_new, done | ~jnp.all(jnp.isfinite(z_new)), k + 1
+
+        def keep_going(carry):
+            _, _, done, k = carry
+            return ~done & (k < self.max_steps)
+
+        z, f, _, k = jax.lax.while_loop(keep_going, body, (z0, F(z0), jnp.asarray(False), jnp.asarray(0)))
+        return z, _is_small(fn, z, model, residual_tol), k
 
 
 class LevenbergMarquardt(Solver):

@@ -25,7 +25,7 @@ from . import implicit
 from ._solution import CONVERGED, Solution
 from .implicit import ParameterBlock
 from .model import Model, is_concrete
-from .solve import Layout, SolverOptions, assemble, residual_vector, solve
+from .solve import Layout, SolverOptions, assemble, ift_residual, solve
 
 __all__ = ["jacobian", "derivative", "elasticity", "statics", "total_derivatives", "directional_derivative",
            "gradient", "chain_rule", "own_solution", "total_derivatives_at", "elasticity_of", "CONVERGED"]
@@ -89,7 +89,14 @@ def _point_of(model: Model, sol: Solution):
 
 
 def _linearization(model: Model, layout: Layout, z):
-    return implicit.linearize(lambda zz: residual_vector(model, layout, zz), z)
+    F = ift_residual(model, z.shape[0])
+    return implicit.linearize(lambda zz: F(model, layout, zz), z)
+
+
+def _residual_of_params(model: Model, layout: Layout, z, rebuild):
+    """theta -> the (IFT) residual at fixed z, with the model rebuilt from theta by `rebuild`."""
+    F = ift_residual(model, z.shape[0])
+    return lambda th: F(rebuild(th), layout, z)
 
 
 def total_derivatives(
@@ -132,7 +139,7 @@ def total_derivatives_at(model: Model, sol: Solution, wrt: Sequence[str], quanti
 def _total_derivatives(model, sol, wrt, quantities):
     layout, z = _point_of(model, sol)
     block = ParameterBlock.of(model, wrt)
-    F_theta = jax.jacfwd(lambda th: residual_vector(block.apply(model, th), layout, z))(block.flatten(model))
+    F_theta = jax.jacfwd(_residual_of_params(model, layout, z, lambda th: block.apply(model, th)))(block.flatten(model))
     dz = implicit.tangent(_linearization(model, layout, z), F_theta)  # (n, P): all directions, one factorization
     return chain_rule(model, layout, z, dz, block, quantities, sol.status == CONVERGED)
 
@@ -251,7 +258,7 @@ def _directional(model, sol, v):
 
     theta = tuple(getattr(model, k) for k in names)
     dirs = tuple(v[k] for k in names)
-    dz = implicit.tangents(_linearization(model, layout, z), lambda th: residual_vector(with_v(th), layout, z),
+    dz = implicit.tangents(_linearization(model, layout, z), _residual_of_params(model, layout, z, with_v),
                            theta, dirs)
 
     def Q(zz, th):
@@ -305,7 +312,7 @@ def _gradient(model, sol, wrt, f):
 
     f_z, f_theta = jax.grad(h, argnums=(0, 1))(z, theta)
     lam = implicit.cotangent(_linearization(model, layout, z), f_z)
-    _, vjp = jax.vjp(lambda th: residual_vector(block.apply(model, th), layout, z), theta)
+    _, vjp = jax.vjp(_residual_of_params(model, layout, z, lambda th: block.apply(model, th)), theta)
     g = f_theta - vjp(lam)[0]
     g = jnp.where(sol.status == CONVERGED, g, jnp.nan)
     return block.split(g)
