@@ -7,9 +7,14 @@
     jd.read_oecd_stat("legacy_export.csv")         # legacy OECD.Stat CSV (paired code/label columns)
     jd.read_worldbank("API_NE.EXP.GNFS.ZS_DS2_en_csv_v2.csv")
 
-Malformed files raise `DataError` (a `ValueError`) naming file, line and problem.
+    jd.wiod2013_table(2009)                        # world input-output table (Z, F, X) of the shipped WIOD 2013 extract
+    jd.read_icio("ICIO_2018.csv"); jd.read_tiva_fva("tiva.csv")   # your OECD ICIO / TiVA downloads
+
+Malformed files raise `DataError` (a `ValueError`) naming file, line and problem; exact duplicate
+rows are dropped with a `DataWarning`.
 """
-from ._io import DataError
+from ._io import DataError, DataWarning
+from .input_output import IOTable, adult_education, read_icio, read_tiva_fva, wiod2013_fva_derived, wiod2013_panel, wiod2013_table
 from .loaders import (
     INDICATORS,
     UNITS,
@@ -34,7 +39,8 @@ from .shipped import (
 )
 
 __all__ = [
-    "DataError", "INDICATORS", "UNITS", "indicator_name", "read_oecd_sdmx", "read_oecd_stat", "read_worldbank",
+    "DataError", "DataWarning", "IOTable", "wiod2013_table", "wiod2013_panel", "wiod2013_fva_derived",
+    "adult_education", "read_icio", "read_tiva_fva", "INDICATORS", "UNITS", "indicator_name", "read_oecd_sdmx", "read_oecd_stat", "read_worldbank",
     "read_owid", "read_long", "DATASETS", "OECD38", "Dataset", "datasets", "load", "path", "provenance",
     "fva_share_exports", "exports_pct_gdp", "relative_earnings_tertiary",
 ]
