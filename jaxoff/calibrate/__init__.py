@@ -32,10 +32,11 @@ Andrews-Gentzkow-Shapiro (2017) sensitivity is Lambda = -(G'WG)^-1 G'W.
 from ._inference import CalibrationResult
 from ._many import ManyResult, calibrate_many
 from ._objective import Objective, exact_model, make_objective
+from ._pooled import PooledResult, calibrate_pooled
 from ._problem import CalibrationWarning, IdentificationWarning, Target
 from ._single import calibrate
 
 __all__ = [
     "Target", "calibrate", "calibrate_many", "CalibrationResult", "ManyResult", "IdentificationWarning",
-    "CalibrationWarning", "make_objective", "Objective", "exact_model",
+    "CalibrationWarning", "make_objective", "calibrate_pooled", "PooledResult", "Objective", "exact_model",
 ]
