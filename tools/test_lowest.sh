@@ -31,7 +31,7 @@ echo "floors: $floors"
 "$PYTHON" -m venv --clear "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 # shellcheck disable=SC2086
-"$VENV/bin/python" -m pip install --quiet $floors "pytest>=8" "hypothesis>=6.100" "pyyaml>=6"
+"$VENV/bin/python" -m pip install --quiet $floors "jaxopt==0.8" "pytest>=8" "hypothesis>=6.100" "pyyaml>=6"
 "$VENV/bin/python" -m pip list 2>/dev/null | grep -iE "^(jax|jaxlib|equinox|optimistix|lineax|optax|numpy|scipy|pandas|matplotlib) "
 
 if [ "$#" -eq 0 ]; then
