@@ -148,6 +148,8 @@ def calibrate_many(
     warm_start: bool = True,
     batch_size: int = 1,
     on_result: Callable | None = None,
+    engine: str = "local",
+    ray_options: dict | None = None,
     **kwargs,
 ) -> ManyResult:
     """Calibrate one model per row of a table of targets (e.g. one row per country).
@@ -166,6 +168,16 @@ def calibrate_many(
       estimate and equilibrium. `batch_size > 1` (method "lm", no warm start across a batch):
       calibrate that many units at once under `jax.vmap`.
     - `on_result(unit_id, row)`: called after each unit is finished and saved.
+    - `engine`: "local" (this process) or "ray": chunks of units go to a pool of Ray actors (one per
+      worker; each keeps its compiled programs between chunks), the driver writes the checkpoints,
+      a chunk whose worker dies is resubmitted, and units still lost are reported (not
+      checkpointed, so a rerun with the same `checkpoint_dir` recomputes them). Results equal the
+      local run's when units do not depend on each other (`warm_start=False` or `batch_size > 1`).
+      `ray_options`: `address` (for `ray.init` if Ray is not initialized: None starts a local
+      cluster, "auto" joins the cluster started by `ray start --head`), `num_workers`, `chunk_size`,
+      `max_retries`, `num_cpus_per_worker`, `num_gpus_per_worker`. `results` holds no
+      CalibrationResult objects for units computed on Ray (the table has every number). See
+      `jaxoff.calibrate._ray` for multi-node clusters and `jax.distributed` on GPU pods.
     - `warn=False` silences the `CalibrationWarning` listing failed units; further keyword arguments
       go to `calibrate` (e.g. `max_steps`, `solve_kwargs`).
 
@@ -226,17 +238,24 @@ def calibrate_many(
     bar = tqdm(total=len(df), initial=len(done), desc=f"calibrate {model.label()}", disable=not progress)
     prev = None
 
-    def record(uid, row):
+    def record(uid, row, save=True):
         row = _jsonable({"id": str(uid), **row})
         rows[uid] = row
-        if ckpt is not None:
+        if ckpt is not None and save:
             _write_json(ckpt / safe_name(uid), {**row, "key": keys[uid]})
         bar.update(1)
         if on_result is not None:
             on_result(uid, row)
 
+    if engine not in ("local", "ray"):
+        raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
     try:
-        if batch_size > 1 and method == "lm":
+        if engine == "ray":
+            from ._ray import run_ray
+
+            opts = dict(kwargs, method=method, weights=weights, warm_start=warm_start, batch_size=batch_size)
+            run_ray(model, df, todo, free, moments, moment_se, opts, record, ray_options)
+        elif batch_size > 1 and method == "lm":
             _many_batched(model, df, todo, free, moments, unit_problem, record, results, batch_size, kwargs)
         else:
             for uid in todo:
@@ -271,7 +290,7 @@ def calibrate_many(
         raise
     bar.close()
     table = pd.DataFrame([rows[u] for u in df.index], index=pd.Index(list(df.index), name=df.index.name or "id"))
-    table = table.drop(columns=["id"], errors="ignore")
+    table = table.drop(columns=["id", "key"], errors="ignore")  # "key": checkpoint bookkeeping
     failed = [u for u in df.index if not bool(table.loc[u].get("converged", False))]
     if failed and warn:
         stat = {u: table.loc[u, "status"] for u in failed}
