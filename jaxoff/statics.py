@@ -362,6 +362,7 @@ def statics(
                     row[_entry(k, idx_p)] = {"derivative": dv, "elasticity": dv * xv / yv, "semi": dv / yv}[kind]
             table[_entry(o, idx_o)] = row
     df = pd.DataFrame.from_dict(table, orient="index")
+    df = df.reindex(index=list(table), columns=list(next(iter(table.values()), {})))  # the requested order
     df.index.name = {"derivative": "d(row)/d(col)", "elasticity": "dln(row)/dln(col)",
                      "semi": "dln(row)/d(col)"}[kind]
     df.attrs["status"] = sol.status_name

@@ -1,6 +1,6 @@
 """Kleinert and Zorell (2012), "The export-magnification effect of offshoring", ECB WP 1430.
 
-Spec: shared/models/export_magnification.md. Equation tags read (paper eq. n; spec Fk / Ok).
+The economics, with the paper's equations: docs/models/export_magnification.md. Equation tags read (paper eq. n; Fk / Ok as numbered there).
 
 n+1 symmetric advanced economies trade differentiated X varieties (Melitz 2003, iceberg tau, fixed
 export cost f_ex per market) and buy a homogeneous intermediate I from a workbench country W, paying with
