@@ -11,11 +11,11 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from test_calibrate import SK, closed_form_m1
 
 from jaxoff.calibrate import CalibrationWarning, calibrate_pooled
 from jaxoff.calibrate._pooled import _TRACES
 from jaxoff.models.trading_tasks import SUBMODELS
-from test_calibrate import SK, closed_form_m1
 
 M1 = SUBMODELS["M1"]
 BETAS = np.array([1.4, 1.6, 1.8, 2.0, 2.2, 2.4, 2.6, 2.8])  # inside regime A at p = 0.9 (beta < 3.24)

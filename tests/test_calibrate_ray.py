@@ -12,10 +12,10 @@ import signal
 
 import pandas as pd
 import pytest
+from test_calibrate import FREE, SK, targets_at
 
 from jaxoff.calibrate import calibrate_many
 from jaxoff.models.trading_tasks import SUBMODELS
-from test_calibrate import FREE, SK, targets_at
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'jaxoff[ray]')")
 from jaxoff.calibrate import _ray as jr  # noqa: E402
