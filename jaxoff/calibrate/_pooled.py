@@ -13,7 +13,7 @@ on its own shifters only, so one vmapped call gives every block (k x (s + u) per
 from __future__ import annotations
 
 import warnings
-from typing import Callable
+from typing import Any, Callable
 
 import equinox as eqx
 import jax
@@ -66,6 +66,24 @@ class PooledResult:
     `converged`, `status`, `steps`, `j_stat`, `j_df`, `j_pvalue`, `j_note`, `se_assumption`,
     `condition_number`, `identified`, `n_obs` (observed moments), `message`.
     """
+
+    shared: dict
+    shared_se: dict
+    units: Any
+    table: Any
+    moments_table: Any
+    unit_free: list
+    fixed: list
+    j_stat: float
+    j_df: int
+    j_pvalue: float
+    j_note: str
+    loss: float
+    status: str
+    steps: int
+    weighting: str
+    message: str
+    _model: Model
 
     def __init__(self, **kw):
         self.__dict__.update(kw)
@@ -390,7 +408,7 @@ def calibrate_pooled(
     rows = obs.reshape(-1)
     G = dense(ev["Jn"])[rows]
     Wd_full = np.zeros((N * k, N * k))
-    Sd_full = np.zeros((N * k, N * k)) if S is not None else None
+    Sd_full = np.zeros((N * k, N * k))
     for i in range(N):
         Wd_full[i * k:(i + 1) * k, i * k:(i + 1) * k] = Wb[i]
         if S is not None:
