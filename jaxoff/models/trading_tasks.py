@@ -150,12 +150,6 @@ class _Core(Model):
             "eps_D > 0": self.eps_D > 0,
         }
 
-    # -- decomposition hooks (paper eqs. 6-7; spec section 8) ----------------------------------
-    def decomposition_parts(self, u):
-        """ln Omega, ln p, the labor-supply variable ell (d ell = iota) and mu1, mu2 at `u`."""
-        raise NotImplementedError(f"{self.label()}: no productivity/price/labor-supply decomposition "
-                                  "(spec section 8 gives one for M1, M2, M3, M4, M5, M6, M7)")
-
 
 class _HO(_Core):
     """Two goods, two factors (L, H), both goods produced at home."""
@@ -259,10 +253,15 @@ class SmallOpenEconomy(_HO):
         x, y = self.outputs_from_endowments(W, s, self.L / (1.0 - I), self.H)
         return {"w": W / t.Omega(I), "s": s, "I": I, "x": x, "y": y}
 
+    def intermediates(self, u):
+        """Omega(I) and the L-task bundle cost W = Omega(I) w (eq. 2)."""
+        Omega = self.schedule().Omega(u["I"])
+        return {"Omega": Omega, "W": Omega * u["w"]}
+
     def residuals(self, u):
-        w, s, I, x, y = u["w"], u["s"], u["I"], u["x"], u["y"]
+        u = self.point(u)
+        w, s, I, x, y, W = u["w"], u["s"], u["I"], u["x"], u["y"], u["W"]
         t = self.schedule()
-        W = t.Omega(I) * w
         a_Lx, a_Hx = self.coefficients("x", W, s)
         a_Ly, a_Hy = self.coefficients("y", W, s)
         gap = jnp.log(self.beta) + jnp.log(t.t(I)) + jnp.log(self.w_star) - jnp.log(w)
@@ -275,10 +274,10 @@ class SmallOpenEconomy(_HO):
         }
 
     def outputs(self, u):
-        w, s, I, x, y = u["w"], u["s"], u["I"], u["x"], u["y"]
+        u = self.point(u)
+        w, s, I, x, y, Omega, W = u["w"], u["s"], u["I"], u["x"], u["y"], u["Omega"], u["W"]
         t = self.schedule()
-        Omega, E, g = t.Omega(I), t.E(I), t.g(I)
-        W = Omega * w
+        E, g = t.E(I), t.g(I)
         P = self.price_index(self.p)
         income = w * self.L + s * self.H
         M_T = E * w * self.L  # = beta w* T(I) L/(1-I)
@@ -303,17 +302,18 @@ class SmallOpenEconomy(_HO):
         }
 
     def regime(self, u):
+        u = self.point(u)
         t = self.schedule()
-        R = t.Omega(u["I"]) * u["w"] / (self.beta * self.w_star)
+        R = u["W"] / (self.beta * self.w_star)
         return {
             "cutoff_below_one": (R < t.sup_tOmega()) & (u["I"] < 1),  # (b)
             "diversified": (u["x"] > 0) & (u["y"] > 0),  # (c)
         }
 
     def decomposition_parts(self, u):
-        W = self.schedule().Omega(u["I"]) * u["w"]
-        return {"ln_Omega": jnp.log(self.schedule().Omega(u["I"])), "ln_p": jnp.log(self.p),
-                "ell": -jnp.log1p(-u["I"]), "mu1": self.mu1(W, u["s"]), "mu2": jnp.zeros(())}
+        u = self.point(u)
+        return {"ln_Omega": jnp.log(u["Omega"]), "ln_p": jnp.log(self.p),
+                "ell": -jnp.log1p(-u["I"]), "mu1": self.mu1(u["W"], u["s"]), "mu2": jnp.zeros(())}
 
 
 # ================================================================================================
@@ -356,13 +356,22 @@ class IndustrySchedules(_HO):
         x, y = self.outputs_from_endowments(W, s, self.L / (1.0 - 0.5 * (I["x"] + I["y"])), self.H)
         return {"w": w, "s": s, "I_x": I["x"], "I_y": I["y"], "x": x, "y": y}
 
-    def _bundles(self, u):
+    def intermediates(self, u):
+        """Industry bundle costs W_j = Omega_j(I_j) w, cost shares, g_j and the stability index Gamma."""
         tx, ty = self.schedule("x"), self.schedule("y")
-        return tx, ty, tx.Omega(u["I_x"]) * u["w"], ty.Omega(u["I_y"]) * u["w"]
+        Omega_x, Omega_y = tx.Omega(u["I_x"]), ty.Omega(u["I_y"])
+        W_x, W_y = Omega_x * u["w"], Omega_y * u["w"]
+        th_x, th_y = self.theta_L("x", W_x, u["s"]), self.theta_L("y", W_y, u["s"])
+        g_x, g_y = tx.g(u["I_x"]), ty.g(u["I_y"])
+        rx, ry = (1 - th_x) / th_x, (1 - th_y) / th_y
+        return {"Omega_x": Omega_x, "Omega_y": Omega_y, "W_x": W_x, "W_y": W_y, "theta_Lx": th_x,
+                "theta_Ly": th_y, "g_x": g_x, "g_y": g_y,
+                "Gamma": (rx * g_y - ry * g_x) / (rx - ry)}  # stability index (spec 5.2)
 
     def residuals(self, u):
+        u = self.point(u)
         w, s, Ix, Iy, x, y = u["w"], u["s"], u["I_x"], u["I_y"], u["x"], u["y"]
-        tx, ty, W_x, W_y = self._bundles(u)
+        tx, ty, W_x, W_y = self.schedule("x"), self.schedule("y"), u["W_x"], u["W_y"]
         a_Lx, a_Hx = self.coefficients("x", W_x, s)
         a_Ly, a_Hy = self.coefficients("y", W_y, s)
 
@@ -380,13 +389,12 @@ class IndustrySchedules(_HO):
         }
 
     def outputs(self, u):
+        u = self.point(u)
         w, s, Ix, Iy, x, y = u["w"], u["s"], u["I_x"], u["I_y"], u["x"], u["y"]
-        tx, ty, W_x, W_y = self._bundles(u)
+        tx, ty, W_x, W_y = self.schedule("x"), self.schedule("y"), u["W_x"], u["W_y"]
         a_Lx, _ = self.coefficients("x", W_x, s)
         a_Ly, _ = self.coefficients("y", W_y, s)
-        th_x, th_y = self.theta_L("x", W_x, s), self.theta_L("y", W_y, s)
-        g_x, g_y = tx.g(Ix), ty.g(Iy)
-        rx, ry = (1 - th_x) / th_x, (1 - th_y) / th_y
+        th_x, th_y, g_x, g_y = u["theta_Lx"], u["theta_Ly"], u["g_x"], u["g_y"]
         P = self.price_index(self.p)
         income = w * self.L + s * self.H
         # M_T = sum_j beta w* T_j(I_j) a_Lj q_j = sum_j E_j w (1 - I_j) a_Lj q_j
@@ -394,9 +402,9 @@ class IndustrySchedules(_HO):
         Q = x + self.p * y
         cons = self.consumption(self.p, income, x, y)
         return {
-            "W_x": W_x, "W_y": W_y, "Omega_x": tx.Omega(Ix), "Omega_y": ty.Omega(Iy),
+            "W_x": W_x, "W_y": W_y, "Omega_x": u["Omega_x"], "Omega_y": u["Omega_y"],
             "E_x": tx.E(Ix), "E_y": ty.E(Iy), "g_x": g_x, "g_y": g_y,
-            "Gamma": (rx * g_y - ry * g_x) / (rx - ry),  # stability index (spec 5.2)
+            "Gamma": u["Gamma"],  # stability index (spec 5.2)
             "skill_premium": s / w, "real_w": w / P, "real_s": s / P,
             "income": income, "welfare": income / P, "task_imports": M_T,
             "offshoring_intensity_x": th_x * g_x, "offshoring_intensity_y": th_y * g_y,
@@ -406,11 +414,11 @@ class IndustrySchedules(_HO):
         }
 
     def regime(self, u):
-        out = self.outputs(u)
+        u = self.point(u)
         return {
             "cutoffs_below_one": (u["I_x"] < 1) & (u["I_y"] < 1),
             "diversified": (u["x"] > 0) & (u["y"] > 0),
-            "Gamma < 1 (unique, stable equilibrium; spec P7)": out["Gamma"] < 1,
+            "Gamma < 1 (unique, stable equilibrium; spec P7)": u["Gamma"] < 1,
         }
 
 
@@ -504,11 +512,16 @@ class LargeTwoCountry(_HO):
                 "s_star": g["S"] / self.A_star, "I": I, "p": g["p"], "x": g["x"], "y": g["y"],
                 "x_star": g["x_star"], "y_star": g["y_star"]}
 
+    def intermediates(self, u):
+        """Omega(I) and the L-task bundle cost W = Omega(I) w (eq. 2)."""
+        Omega = self.schedule().Omega(u["I"])
+        return {"Omega": Omega, "W": Omega * u["w"]}
+
     def residuals(self, u):
+        u = self.point(u)
         w, s, ws, ss, I, p = u["w"], u["s"], u["w_star"], u["s_star"], u["I"], u["p"]
-        x, y, xs, ys = u["x"], u["y"], u["x_star"], u["y_star"]
+        x, y, xs, ys, W = u["x"], u["y"], u["x_star"], u["y_star"], u["W"]
         t = self.schedule()
-        W = t.Omega(I) * w
         a_Lx, a_Hx = self.coefficients("x", W, s)
         a_Ly, a_Hy = self.coefficients("y", W, s)
         b_Lx, b_Hx = self.coefficients("x", ws, ss)  # foreign: a*_fj = A* a_fj(w*, s*)
@@ -532,10 +545,10 @@ class LargeTwoCountry(_HO):
         }
 
     def outputs(self, u):
+        u = self.point(u)
         t = self.schedule()
-        w, s, I, p, x, y = u["w"], u["s"], u["I"], u["p"], u["x"], u["y"]
-        Omega, E, g = t.Omega(I), t.E(I), t.g(I)
-        W = Omega * w
+        w, s, I, p, x, y, Omega, W = u["w"], u["s"], u["I"], u["p"], u["x"], u["y"], u["Omega"], u["W"]
+        E, g = t.E(I), t.g(I)
         P = self.price_index(p)
         income = w * self.L + s * self.H
         M_T = E * w * self.L
@@ -571,9 +584,9 @@ class LargeTwoCountry(_HO):
         }
 
     def decomposition_parts(self, u):
-        W = self.schedule().Omega(u["I"]) * u["w"]
-        return {"ln_Omega": jnp.log(self.schedule().Omega(u["I"])), "ln_p": jnp.log(u["p"]),
-                "ell": -jnp.log1p(-u["I"]), "mu1": self.mu1(W, u["s"]), "mu2": jnp.zeros(())}
+        u = self.point(u)
+        return {"ln_Omega": jnp.log(u["Omega"]), "ln_p": jnp.log(u["p"]),
+                "ell": -jnp.log1p(-u["I"]), "mu1": self.mu1(u["W"], u["s"]), "mu2": jnp.zeros(())}
 
 
 # ================================================================================================
@@ -605,10 +618,16 @@ class SpecializedSmallEconomy(_Core):
         x = self.H * s / (1 - self.alpha_x)
         return {"w": W / t.Omega(I), "s": s, "I": I, "x": x}
 
+    def intermediates(self, u):
+        """Omega(I), W = Omega(I) w and the unit cost c_y of the good not produced."""
+        Omega = self.schedule().Omega(u["I"])
+        W = Omega * u["w"]
+        return {"Omega": Omega, "W": W, "c_y": jnp.exp(self.log_cost("y", W, u["s"]))}
+
     def residuals(self, u):
-        w, s, I, x = u["w"], u["s"], u["I"], u["x"]
+        u = self.point(u)
+        w, s, I, x, W = u["w"], u["s"], u["I"], u["x"], u["W"]
         t = self.schedule()
-        W = t.Omega(I) * w
         a_Lx, a_Hx = self.coefficients("x", W, s)
         gap = jnp.log(self.beta) + jnp.log(t.t(I)) + jnp.log(self.w_star) - jnp.log(w)
         return {
@@ -619,10 +638,10 @@ class SpecializedSmallEconomy(_Core):
         }
 
     def outputs(self, u):
-        w, s, I, x = u["w"], u["s"], u["I"], u["x"]
+        u = self.point(u)
+        w, s, I, x, Omega, W = u["w"], u["s"], u["I"], u["x"], u["Omega"], u["W"]
         t = self.schedule()
-        Omega, E, g = t.Omega(I), t.E(I), t.g(I)
-        W = Omega * w
+        E, g = t.E(I), t.g(I)
         P = self.price_index(self.p)
         income = w * self.L + s * self.H
         th = self.theta_L("x", W, s)
@@ -635,22 +654,20 @@ class SpecializedSmallEconomy(_Core):
             "foreign_labor_hired": self.beta * t.T(I) * self.L / (1.0 - I),
             "offshoring_intensity_x": th * g, "task_import_ratio": M_T / x,
             **cons, **self.export_measures(cons["NX_X"], cons["NX_Y"], x, th * g, 0.0),
-            "c_y_minus_p": jnp.exp(self.log_cost("y", W, s)) - self.p,  # > 0: Y unprofitable (P3)
+            "c_y_minus_p": u["c_y"] - self.p,  # > 0: Y unprofitable (P3)
         }
 
     def regime(self, u):
-        t = self.schedule()
-        W = t.Omega(u["I"]) * u["w"]
+        u = self.point(u)
         return {
             "cutoff_below_one": u["I"] < 1,
-            "c_y - p > 0 (Y not produced)": jnp.exp(self.log_cost("y", W, u["s"])) > self.p,
+            "c_y - p > 0 (Y not produced)": u["c_y"] > self.p,
         }
 
     def decomposition_parts(self, u):
-        t = self.schedule()
-        W = t.Omega(u["I"]) * u["w"]
-        th = self.theta_L("x", W, u["s"])
-        return {"ln_Omega": jnp.log(t.Omega(u["I"])), "ln_p": jnp.log(self.p), "ell": -jnp.log1p(-u["I"]),
+        u = self.point(u)
+        th = self.theta_L("x", u["W"], u["s"])
+        return {"ln_Omega": jnp.log(u["Omega"]), "ln_p": jnp.log(self.p), "ell": -jnp.log1p(-u["I"]),
                 "mu1": jnp.zeros(()), "mu2": (1 - th) / self.sigma_x}
 
 
@@ -669,6 +686,11 @@ class _HTasks(Model):
     def h_domain(self):
         return {"beta_H > 0": self.beta_H > 0, "h_H > 0": self.h_H > 0, "kappa_H > 0": self.kappa_H > 0,
                 "k_slope_H > 0": self.k_slope_H > 0, "beta_H * kappa_H >= 1": self.beta_H * self.kappa_H >= 1}
+
+    def two_sided_intermediates(self, u):
+        """Omega_L(I_L), Omega_H(I_H) and the bundle costs W = Omega_L w, S = Omega_H s (eqs. 19-20)."""
+        Omega_L, Omega_H = self.schedule().Omega(u["I_L"]), self.schedule_H().Omega(u["I_H"])
+        return {"Omega_L": Omega_L, "Omega_H": Omega_H, "W": Omega_L * u["w"], "S": Omega_H * u["s"]}
 
     def h_gap(self, I_H, s, s_star):
         return (jnp.log(self.beta_H) + jnp.log(self.schedule_H().t(I_H)) + jnp.log(s_star) - jnp.log(s))
@@ -701,10 +723,13 @@ class SmallTwoSidedOffshoring(_HO, _HTasks):
         x, y = self.outputs_from_endowments(W, S, self.L / (1 - I_L), self.H / (1 - I_H))
         return {"w": W / tL.Omega(I_L), "s": S / tH.Omega(I_H), "I_L": I_L, "I_H": I_H, "x": x, "y": y}
 
+    def intermediates(self, u):
+        return self.two_sided_intermediates(u)
+
     def residuals(self, u):
-        w, s, I_L, I_H, x, y = u["w"], u["s"], u["I_L"], u["I_H"], u["x"], u["y"]
-        tL, tH = self.schedule(), self.schedule_H()
-        W, S = tL.Omega(I_L) * w, tH.Omega(I_H) * s
+        u = self.point(u)
+        w, s, I_L, I_H, x, y, W, S = u["w"], u["s"], u["I_L"], u["I_H"], u["x"], u["y"], u["W"], u["S"]
+        tL = self.schedule()
         a_Lx, a_Hx = self.coefficients("x", W, S)
         a_Ly, a_Hy = self.coefficients("y", W, S)
         gap_L = jnp.log(self.beta) + jnp.log(tL.t(I_L)) + jnp.log(self.w_star) - jnp.log(w)
@@ -721,26 +746,25 @@ class SmallTwoSidedOffshoring(_HO, _HTasks):
         return _two_sided_outputs(self, u, self.p, self.w_star, self.s_star)
 
     def regime(self, u):
-        tL, tH = self.schedule(), self.schedule_H()
+        u = self.point(u)
         return {
             "cutoffs_below_one": (u["I_L"] < 1) & (u["I_H"] < 1)
-            & (tL.Omega(u["I_L"]) * u["w"] / (self.beta * self.w_star) < tL.sup_tOmega()),
+            & (u["W"] / (self.beta * self.w_star) < self.schedule().sup_tOmega()),
             "diversified (cone)": (u["x"] > 0) & (u["y"] > 0),
         }
 
     def decomposition_parts(self, u):
-        tL, tH = self.schedule(), self.schedule_H()
-        W, S = tL.Omega(u["I_L"]) * u["w"], tH.Omega(u["I_H"]) * u["s"]
-        return {"ln_Omega": jnp.log(tL.Omega(u["I_L"])), "ln_p": jnp.log(self.p),
-                "ell": -jnp.log1p(-u["I_L"]), "mu1": self.mu1(W, S), "mu2": jnp.zeros(())}
+        u = self.point(u)
+        return {"ln_Omega": jnp.log(u["Omega_L"]), "ln_p": jnp.log(self.p),
+                "ell": -jnp.log1p(-u["I_L"]), "mu1": self.mu1(u["W"], u["S"]), "mu2": jnp.zeros(())}
 
 
 def _two_sided_outputs(m, u, p, w_star, s_star):
     """Derived outputs shared by M4 and M5 (spec section 6, with E_H s H added to task imports)."""
+    u = m.point(u)
     tL, tH = m.schedule(), m.schedule_H()
     w, s, I_L, I_H, x, y = u["w"], u["s"], u["I_L"], u["I_H"], u["x"], u["y"]
-    Om_L, Om_H = tL.Omega(I_L), tH.Omega(I_H)
-    W, S = Om_L * w, Om_H * s
+    Om_L, Om_H, W, S = u["Omega_L"], u["Omega_H"], u["W"], u["S"]
     P = m.price_index(p)
     income = w * m.L + s * m.H
     M_T = tL.E(I_L) * w * m.L + tH.E(I_H) * s * m.H
@@ -793,11 +817,14 @@ class LargeTwoSidedOffshoring(_HO, _HTasks):
                 "s_star": g["S"] / self.A_star, "I_L": I_L, "I_H": I_H, "p": g["p"], "x": g["x"],
                 "y": g["y"], "x_star": g["x_star"], "y_star": g["y_star"]}
 
+    def intermediates(self, u):
+        return self.two_sided_intermediates(u)
+
     def residuals(self, u):
+        u = self.point(u)
         w, s, ws, ss, I_L, I_H, p = u["w"], u["s"], u["w_star"], u["s_star"], u["I_L"], u["I_H"], u["p"]
-        x, y, xs, ys = u["x"], u["y"], u["x_star"], u["y_star"]
+        x, y, xs, ys, W, S = u["x"], u["y"], u["x_star"], u["y_star"], u["W"], u["S"]
         tL, tH = self.schedule(), self.schedule_H()
-        W, S = tL.Omega(I_L) * w, tH.Omega(I_H) * s
         a_Lx, a_Hx = self.coefficients("x", W, S)
         a_Ly, a_Hy = self.coefficients("y", W, S)
         b_Lx, b_Hx = self.coefficients("x", ws, ss)
@@ -823,8 +850,8 @@ class LargeTwoSidedOffshoring(_HO, _HTasks):
         }
 
     def outputs(self, u):
-        tL, tH = self.schedule(), self.schedule_H()
-        Om_L, Om_H = tL.Omega(u["I_L"]), tH.Omega(u["I_H"])
+        u = self.point(u)
+        Om_L, Om_H = u["Omega_L"], u["Omega_H"]
         Lbar = self.L / Om_L + self.L_star / self.A_star
         Hbar = self.H / Om_H + self.H_star / self.A_star
         out = _two_sided_outputs(self, u, u["p"], u["w_star"], u["s_star"])
@@ -842,10 +869,9 @@ class LargeTwoSidedOffshoring(_HO, _HTasks):
         }
 
     def decomposition_parts(self, u):
-        tL, tH = self.schedule(), self.schedule_H()
-        W, S = tL.Omega(u["I_L"]) * u["w"], tH.Omega(u["I_H"]) * u["s"]
-        return {"ln_Omega": jnp.log(tL.Omega(u["I_L"])), "ln_p": jnp.log(u["p"]),
-                "ell": -jnp.log1p(-u["I_L"]), "mu1": self.mu1(W, S), "mu2": jnp.zeros(())}
+        u = self.point(u)
+        return {"ln_Omega": jnp.log(u["Omega_L"]), "ln_p": jnp.log(u["p"]),
+                "ell": -jnp.log1p(-u["I_L"]), "mu1": self.mu1(u["W"], u["S"]), "mu2": jnp.zeros(())}
 
 
 # ================================================================================================
@@ -877,10 +903,15 @@ class SpecializedTwoSidedOffshoring(_Core, _HTasks):
         I_H = 0.7 * _cutoff_guess(tH, s0 / (self.beta_H * self.s_star * tH.t0()))
         return {"w": C, "s": s0, "I_L": I_L, "I_H": I_H, "x": self.H * s0 / (1 - self.alpha_x)}
 
+    def intermediates(self, u):
+        """The two-sided bundle costs and the unit cost c_y of the good not produced."""
+        out = self.two_sided_intermediates(u)
+        return {**out, "c_y": jnp.exp(self.log_cost("y", out["W"], out["S"]))}
+
     def residuals(self, u):
-        w, s, I_L, I_H, x = u["w"], u["s"], u["I_L"], u["I_H"], u["x"]
-        tL, tH = self.schedule(), self.schedule_H()
-        W, S = tL.Omega(I_L) * w, tH.Omega(I_H) * s
+        u = self.point(u)
+        w, s, I_L, I_H, x, W, S = u["w"], u["s"], u["I_L"], u["I_H"], u["x"], u["W"], u["S"]
+        tL = self.schedule()
         a_Lx, a_Hx = self.coefficients("x", W, S)
         gap_L = jnp.log(self.beta) + jnp.log(tL.t(I_L)) + jnp.log(self.w_star) - jnp.log(w)
         return {
@@ -892,9 +923,9 @@ class SpecializedTwoSidedOffshoring(_Core, _HTasks):
         }
 
     def outputs(self, u):
+        u = self.point(u)
         tL, tH = self.schedule(), self.schedule_H()
-        w, s, I_L, I_H, x = u["w"], u["s"], u["I_L"], u["I_H"], u["x"]
-        W, S = tL.Omega(I_L) * w, tH.Omega(I_H) * s
+        w, s, I_L, I_H, x, W, S = u["w"], u["s"], u["I_L"], u["I_H"], u["x"], u["W"], u["S"]
         th = self.theta_L("x", W, S)
         P = self.price_index(self.p)
         income = w * self.L + s * self.H
@@ -902,26 +933,24 @@ class SpecializedTwoSidedOffshoring(_Core, _HTasks):
         cons = self.consumption(self.p, income, x, jnp.zeros_like(x))
         fva = th * tL.g(I_L) + (1 - th) * tH.g(I_H)
         return {
-            "W": W, "S": S, "Omega_L": tL.Omega(I_L), "Omega_H": tH.Omega(I_H), "E_L": tL.E(I_L),
+            "W": W, "S": S, "Omega_L": u["Omega_L"], "Omega_H": u["Omega_H"], "E_L": tL.E(I_L),
             "E_H": tH.E(I_H), "g_L": tL.g(I_L), "g_H": tH.g(I_H), "theta_Lx": th,
             "skill_premium": s / w, "real_w": w / P, "real_s": s / P, "income": income,
             "welfare": income / P, "task_imports": M_T, "Q": x, "offshoring_intensity_x": fva,
             "task_import_ratio": M_T / x, **cons, **self.export_measures(cons["NX_X"], cons["NX_Y"], x, fva, 0.0),
-            "c_y_minus_p": jnp.exp(self.log_cost("y", W, S)) - self.p,
+            "c_y_minus_p": u["c_y"] - self.p,
         }
 
     def regime(self, u):
-        tL, tH = self.schedule(), self.schedule_H()
-        W, S = tL.Omega(u["I_L"]) * u["w"], tH.Omega(u["I_H"]) * u["s"]
+        u = self.point(u)
         return {"cutoffs_below_one": (u["I_L"] < 1) & (u["I_H"] < 1),
-                "c_y - p > 0 (Y not produced)": jnp.exp(self.log_cost("y", W, S)) > self.p}
+                "c_y - p > 0 (Y not produced)": u["c_y"] > self.p}
 
     def decomposition_parts(self, u):
-        tL, tH = self.schedule(), self.schedule_H()
-        W, S = tL.Omega(u["I_L"]) * u["w"], tH.Omega(u["I_H"]) * u["s"]
-        th = self.theta_L("x", W, S)
+        u = self.point(u)
+        th = self.theta_L("x", u["W"], u["S"])
         # W_hat = -(theta_Hx/sigma_x)(iota_L - iota_H) (spec O11 derivation)
-        return {"ln_Omega": jnp.log(tL.Omega(u["I_L"])), "ln_p": jnp.log(self.p),
+        return {"ln_Omega": jnp.log(u["Omega_L"]), "ln_p": jnp.log(self.p),
                 "ell": -jnp.log1p(-u["I_L"]) + jnp.log1p(-u["I_H"]),
                 "mu1": jnp.zeros(()), "mu2": (1 - th) / self.sigma_x}
 
@@ -968,10 +997,16 @@ class SpecificFactors(_Core):
         return {"w": 1.0, "r_x": dd["x"][1], "r_y": dd["y"][1], "I": I,
                 "x": self.K_x * d["x"][1] / (1 - self.alpha_x), "y": self.K_y * d["y"][1] / (1 - self.alpha_y)}
 
+    def intermediates(self, u):
+        """Omega(I), W = Omega(I) w and the labor-demand elasticity e_L (outputs and decomposition)."""
+        Omega = self.schedule().Omega(u["I"])
+        W = Omega * u["w"]
+        return {"Omega": Omega, "W": W, "e_L": self._labor_demand_elasticity(u, W)}
+
     def residuals(self, u):
-        w, rx, ry, I, x, y = u["w"], u["r_x"], u["r_y"], u["I"], u["x"], u["y"]
+        u = self.point(u)
+        w, rx, ry, I, x, y, W = u["w"], u["r_x"], u["r_y"], u["I"], u["x"], u["y"], u["W"]
         t = self.schedule()
-        W = t.Omega(I) * w
         a_Lx, a_Kx = self.coefficients("x", W, rx)
         a_Ly, a_Ky = self.coefficients("y", W, ry)
         gap = jnp.log(self.beta) + jnp.log(t.t(I)) + jnp.log(self.w_star) - jnp.log(w)
@@ -986,8 +1021,9 @@ class SpecificFactors(_Core):
 
     def labor_demand_elasticity(self, u):
         """e_L = sum_j lambda_j sigma_j/theta_Kj (spec O12), lambda_j = industry j's share of labor."""
-        t = self.schedule()
-        W = t.Omega(u["I"]) * u["w"]
+        return self.point(u)["e_L"]
+
+    def _labor_demand_elasticity(self, u, W):
         a_Lx, _ = self.coefficients("x", W, u["r_x"])
         a_Ly, _ = self.coefficients("y", W, u["r_y"])
         lx, ly = a_Lx * u["x"], a_Ly * u["y"]
@@ -996,10 +1032,10 @@ class SpecificFactors(_Core):
         return (lx * self.sigma_x / th_Kx + ly * self.sigma_y / th_Ky) / (lx + ly)
 
     def outputs(self, u):
-        w, rx, ry, I, x, y = u["w"], u["r_x"], u["r_y"], u["I"], u["x"], u["y"]
+        u = self.point(u)
+        w, rx, ry, I, x, y, Omega, W = u["w"], u["r_x"], u["r_y"], u["I"], u["x"], u["y"], u["Omega"], u["W"]
         t = self.schedule()
-        Omega, E, g = t.Omega(I), t.E(I), t.g(I)
-        W = Omega * w
+        E, g = t.E(I), t.g(I)
         P = self.price_index(self.p)
         income = w * self.L + rx * self.K_x + ry * self.K_y
         M_T = E * w * self.L
@@ -1008,7 +1044,7 @@ class SpecificFactors(_Core):
         cons = self.consumption(self.p, income, x, y)
         return {
             "W": W, "Omega": Omega, "E": E, "g": g, "eta": t.eta(I),
-            "e_L": self.labor_demand_elasticity(u), "theta_Lx": th_x, "theta_Ly": th_y,
+            "e_L": u["e_L"], "theta_Lx": th_x, "theta_Ly": th_y,
             "real_w": w / P, "real_r_x": rx / P, "real_r_y": ry / P,
             "income": income, "welfare": income / P, "task_imports": M_T, "Q": Q,
             "foreign_labor_hired": self.beta * t.T(I) * self.L / (1.0 - I),
@@ -1021,9 +1057,9 @@ class SpecificFactors(_Core):
         return {"cutoff_below_one": u["I"] < 1}
 
     def decomposition_parts(self, u):
-        t = self.schedule()
-        return {"ln_Omega": jnp.log(t.Omega(u["I"])), "ln_p": jnp.log(self.p), "ell": -jnp.log1p(-u["I"]),
-                "mu1": jnp.zeros(()), "mu2": 1.0 / self.labor_demand_elasticity(u)}
+        u = self.point(u)
+        return {"ln_Omega": jnp.log(u["Omega"]), "ln_p": jnp.log(self.p), "ell": -jnp.log1p(-u["I"]),
+                "mu1": jnp.zeros(()), "mu2": 1.0 / u["e_L"]}
 
 
 # ================================================================================================
@@ -1041,8 +1077,9 @@ def decompose_wage(model, wrt: str = "beta", *, sol=None, **solve_kwargs) -> dic
     """
     from ..statics import total_derivatives
 
-    if type(model).decomposition_parts is _Core.decomposition_parts:
-        model.decomposition_parts({})  # raises NotImplementedError naming the sub-model
+    if not model.has_hook("decomposition_parts"):
+        raise NotImplementedError(f"{model.label()}: no productivity/price/labor-supply decomposition "
+                                  "(defined for M1, M2, M3, M4, M5, M6 and M7)")
     values, d = total_derivatives(model, [wrt], quantities=_decomposition_quantities, sol=sol, **solve_kwargs)
     x = getattr(model, wrt)
     return {
