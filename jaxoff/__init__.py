@@ -64,7 +64,7 @@ def _export_functions():
     import importlib.util
 
     for mod_name, names in {"sweep": ("sweep", "continuation", "check_sign"),
-                            "calibrate": ("calibrate",)}.items():
+                            "calibrate": ("calibrate", "calibrate_many", "calibrate_pooled")}.items():
         if importlib.util.find_spec(f"{__name__}.{mod_name}") is None:
             continue
         mod = importlib.import_module(f".{mod_name}", __name__)
