@@ -764,3 +764,30 @@ def test_monopolistic_competition_scaling():
         res = mc.residuals(u)
         assert max(abs(float(v)) for v in res.values()) < 1e-14
         assert max(abs(float(mc.residuals(cf_fn(mc))[k])) for k in res) < 1e-14
+
+
+def test_autarky_start_is_the_closed_form_and_rules_are_declared():
+    # M0a starts at the closed form (eqs. 5-6), so one Newton step solves every point
+    b = Batch(sm.Autarky(), [{"_label": "default"}, {"_label": "a", "alpha": 0.45, "gamma": 1.8}])
+    assert np.all(np.asarray(b.sol.steps)[: b.n] == 1) and np.all(b.status == 0)
+    # outside the cone the closed-form price is not positive: the start falls back to p = 1
+    g = sm.Autarky(K_H=0.1).guess()
+    assert float(g["p"]) == 1.0 and float(g["p_star"]) > 0
+    # each sub-model declares its own rules (none is inherited and then deleted)
+    assert "gamma >= 1" in sm.FreeTrade().domain() and "gamma > 1 (C2)" not in sm.FreeTrade().domain()
+    assert "gamma > 1 (C2)" in sm.ServiceTask().domain()
+    u = sm.ServiceTask().guess()
+    base = {"factor_prices_positive", "home_diversified", "foreign_diversified"}
+    assert set(sm.FreeTrade().regime(u)) == base
+    assert set(sm.ServiceTask().regime(u)) == base | {"no_reshoring", "foreign_factors_not_exhausted",
+                                                       "offshoring_profitable_ex_ante"}
+    m1r = sm.OffshoringPattern()
+    assert set(m1r.regime(m1r.guess())) == base | {"foreign_factors_not_exhausted", "phi_in_unit_interval",
+                                                    "complementarity"}
+    # the shared intermediates are the cost saving (eq. 14) and the Foreign factors hired, T C q
+    m = sm.ServiceTask()
+    p = m.point(m.guess())
+    T, chi = np.asarray(m.T), np.asarray(m.chi)
+    om, om_s = np.array([p["w"], p["r"]], float), np.array([p["w_star"], p["r_star"]], float)
+    close([p["S_X"], p["S_Y"]], T.T @ om - chi * (T.T @ om_s), 1e-14)
+    close([p["hired_L"], p["hired_K"]], (T * chi[None, :]) @ np.array([p["X"], p["Y"]], float), 1e-14)

@@ -693,3 +693,28 @@ def test_every_submodel_takes_every_schedule(spec_id, kind):
     if spec_id in ("M2",):  # cutoff depends only on A*/beta: tOmega(I) = A*/beta
         t = cls(schedule_kind=kind).schedule()
         close(t.tOmega(sol["I"]), 3.0 / 1.5, EXACT)
+
+
+def test_intermediates_are_the_quantities_outputs_report():
+    """The shared intermediates (one evaluation per point) equal their independent definitions
+    (W = Omega(I) w, S = Omega_H(I_H) s, c_y = the unit cost of Y) and the outputs of the same name."""
+    for spec_id, cls in SUBMODELS.items():
+        m = cls()
+        u = {k: jnp.asarray(v) for k, v in m.guess().items()}
+        p = m.point(u)
+        assert m.point(p) is p  # idempotent: the machinery's point is not recomputed
+        out = m.outputs(p)
+        shared = [k for k in p if k not in u]
+        assert shared or spec_id == "M1c", spec_id
+        for k in shared:
+            if k in out:
+                assert float(out[k]) == float(p[k]), (spec_id, k)
+        if "I" in u and "W" in p:
+            assert float(p["W"]) == pytest.approx(float(m.schedule().Omega(u["I"]) * u["w"]), rel=1e-14)
+        if "I_H" in u:
+            assert float(p["S"]) == pytest.approx(float(m.schedule_H().Omega(u["I_H"]) * u["s"]), rel=1e-14)
+        if "c_y" in p:
+            assert float(p["c_y"]) == pytest.approx(float(jnp.exp(m.log_cost("y", p["W"], p.get("S", u["s"])))),
+                                                   rel=1e-14)
+        # hooks are declared by the class, not probed
+        assert m.has_hook("decomposition_parts") == (spec_id not in ("M1b", "M1c")), spec_id
