@@ -377,13 +377,23 @@ def main(argv=None):
     import numpy
     import scipy
 
+    try:  # which core was measured (others may be editing jaxoff/ while the benchmark runs)
+        root = os.path.dirname(HERE)
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                              text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "jaxoff"], cwd=root, capture_output=True,
+                               text=True).stdout.strip()
+        core = f"jaxoff at commit {head}" + (" with uncommitted changes in jaxoff/" if dirty else "")
+    except OSError:
+        core = "jaxoff (git not available)"
     a, b, notes = tables(results)
     header = [
         "# Scale benchmark: many-country Armington economy",
         "",
         f"`python benchmarks/bench_scale.py{' --quick' if args.quick else ''}`; {platform.platform()}, "
         f"{os.cpu_count()} CPU cores, Python {platform.python_version()}, JAX {jax.__version__}, "
-        f"NumPy {numpy.__version__}, SciPy {scipy.__version__}; total wall time {total:.0f} s.",
+        f"NumPy {numpy.__version__}, SciPy {scipy.__version__}; {core} (at the end of the run); "
+        f"total wall time {total:.0f} s.",
         "",
         f"**The machine is heavily loaded**: {os.cpu_count()} cores shared by several engineers, load average "
         f"{load0[0]:.1f} at the start and {load1[0]:.1f} at the end of the run. Absolute times are inflated and "
