@@ -128,6 +128,9 @@ class Model(eqx.Module, metaclass=_ModelMeta):
                                         "decomposition_parts")
     hooks: ClassVar[frozenset[str]] = frozenset()
     homogeneity: ClassVar[dict | None] = None
+    #: False when `fixed_point` holds loops with data-dependent trip counts (not reverse-differentiable):
+    #: implicit differentiation of large systems then linearizes the residuals instead of z - G(z).
+    differentiable_fixed_point: ClassVar[bool] = True
     shocks: ClassVar[tuple[str, ...]] = ()
     family: ClassVar[str] = ""
     spec_id: ClassVar[str] = ""

@@ -140,7 +140,7 @@ def ift_residual(model: Model, n_unknowns: int):
     """The residual function implicit differentiation linearizes: the model's residuals, or for a
     large system (above `implicit.DENSE_MAX` unknowns, solved matrix-free) of a model with a
     fixed-point map, z - G(z). Both have the same roots, so dz/dtheta is the same."""
-    if n_unknowns > implicit.DENSE_MAX and model.has_hook("fixed_point"):
+    if n_unknowns > implicit.DENSE_MAX and model.has_hook("fixed_point") and model.differentiable_fixed_point:
         return fixed_point_residual
     return residual_vector
 
@@ -374,7 +374,7 @@ def _complete_guess(model: Model, guess, partial: bool = False) -> dict:
         raise KeyError(f"guess names unknown(s) {unknown}; {model.label()} has {list(model.unknowns)}")
     if partial:
         return {k: jnp.asarray(v, dtype=jnp.float64) for k, v in guess.items()}
-    base = model.guess()
+    base = _guess_jit(model)
     start = {**base, **guess}
     out = {}
     for k in model.unknowns:
@@ -387,6 +387,9 @@ def _complete_guess(model: Model, guess, partial: bool = False) -> dict:
 
 
 _solve_jit = eqx.filter_jit(_solve_impl)
+# A model's guess may itself be a computation (a few rounds of its fixed-point map): compiled once
+# per model structure rather than re-traced on every eager call.
+_guess_jit = eqx.filter_jit(lambda model: model.guess())
 
 
 def solve(

@@ -125,10 +125,10 @@ class NewtonKrylov(Solver):
         restart = min(self.restart, z0.shape[0])
 
         def newton_step(z, f):
-            jvp = lambda v: jax.jvp(F, (z,), (v,))[1]  # noqa: E731
-            dz, _ = jax.scipy.sparse.linalg.gmres(jvp, -f, tol=self.krylov_rtol, atol=0.0, restart=restart,
-                                                  maxiter=20, solve_method="batched")
-            return dz
+            # lineax GMRES on JVPs: no transposition of F is needed (the map may hold while_loops)
+            op = lx.JacobianLinearOperator(lambda zz, _: F(zz), z, None)
+            krylov = implicit.krylov_solver(rtol=self.krylov_rtol, atol=1e-14, restart=restart, max_steps=20)
+            return lx.linear_solve(op, -f, krylov, throw=False).value
 
         def line_search(z, f, dz):
             norm0 = jnp.sum(f * f)

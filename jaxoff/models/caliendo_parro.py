@@ -164,6 +164,7 @@ class CaliendoParro(Model):
     description: ClassVar[str] = "Caliendo-Parro (2015): N regions, J sectors, input-output linkages, tariffs"
     shocks: ClassVar[tuple] = ("tariff_cf", "shock_scale", "theta")
     unknowns: ClassVar[dict] = {"w_hat": Positive(), "P_hat": Positive(), "X_hat": Positive()}
+    differentiable_fixed_point: ClassVar[bool] = False  # the authors' map nests a while_loop
 
     # -- parameters ---------------------------------------------------------------------------------
     def domain(self):
