@@ -23,8 +23,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Union
 
 __all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_path"]
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from .model import Model
 
+
 class Status(enum.IntEnum):
     """The status of a solved point, shared by solve, sweep and calibrate. 0 is the only fine one.
 
@@ -155,7 +156,8 @@ class Solution(eqx.Module):
     def message(self) -> str:
         """A one-paragraph diagnosis: status, worst residual by name, and what to try."""
         if np.ndim(self.status) != 0:
-            counts = {STATUS_NAMES[int(k)]: int(c) for k, c in zip(*np.unique(np.asarray(self.status), return_counts=True))}
+            codes, n = np.unique(np.asarray(self.status), return_counts=True)
+            counts = {STATUS_NAMES[int(k)]: int(c) for k, c in zip(codes, n)}
             return f"{self.model.label()}: batched solution, statuses {counts}."
         status = self.status_name
         worst_name, worst = _worst_residual(self.residuals)

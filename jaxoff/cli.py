@@ -275,7 +275,8 @@ def _check_out(path: str | None, force: bool) -> None:
         raise CLIError(f"--out '{path}' is a directory")
     ext = os.path.splitext(path)[1].lower()
     if ext not in OUT_FORMATS:
-        raise CLIError(f"--out '{path}': unknown format '{ext or '(no extension)'}'; use one of {', '.join(OUT_FORMATS)}")
+        raise CLIError(f"--out '{path}': unknown format '{ext or '(no extension)'}'; "
+                       f"use one of {', '.join(OUT_FORMATS)}")
     if ext == ".parquet":
         import importlib.util
 

@@ -18,7 +18,8 @@ transposable (JAX transposes the JVP rule of `jo.solve` into one adjoint solve F
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -81,7 +82,7 @@ class Linearization:
             self._vjp = jax.vjp(residual, z)[1]
 
     @staticmethod
-    def dense_from_matrix(matrix: jax.Array) -> "Linearization":
+    def dense_from_matrix(matrix: jax.Array) -> Linearization:
         """A dense linearization from an already formed Jacobian matrix (LU-factorized once)."""
         return Linearization(None, None, lx.LU(), matrix)
 
@@ -154,7 +155,7 @@ class ParameterBlock(eqx.Module):
     shapes: tuple[tuple[int, ...], ...] = eqx.field(static=True)
 
     @staticmethod
-    def of(model, names) -> "ParameterBlock":
+    def of(model, names) -> ParameterBlock:
         names = tuple(names)
         return ParameterBlock(names, tuple(tuple(jnp.shape(getattr(model, k))) for k in names))
 

@@ -186,7 +186,7 @@ class Model(eqx.Module, metaclass=_ModelMeta):
             raise KeyError(f"unknown hook '{name}'; hooks: {', '.join(Model.HOOKS)}")
         return name in self.hooks
 
-    def point(self, u: dict) -> "Point":
+    def point(self, u: dict) -> Point:
         """The unknowns `u` with the model's intermediates added, computed once (idempotent)."""
         if isinstance(u, Point):
             return u
@@ -215,7 +215,7 @@ class Model(eqx.Module, metaclass=_ModelMeta):
                 out[f.name] = f.default
         return out
 
-    def at_defaults(self) -> "Model":
+    def at_defaults(self) -> Model:
         """The same class and static options at its default parameters."""
         static = {f.name: getattr(self, f.name) for f in _static_fields(type(self))}
         return type(self)(**static)
@@ -225,7 +225,7 @@ class Model(eqx.Module, metaclass=_ModelMeta):
         """Current parameter values by name."""
         return {k: getattr(self, k) for k in self.parameter_names()}
 
-    def replace(self, **changes) -> "Model":
+    def replace(self, **changes) -> Model:
         """A copy with some parameters/options changed (validated like the constructor)."""
         kwargs = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         unknown = [k for k in changes if k not in kwargs]
@@ -237,7 +237,7 @@ class Model(eqx.Module, metaclass=_ModelMeta):
         kwargs.update(changes)
         return type(self)(**kwargs)
 
-    def with_params(self, **values) -> "Model":
+    def with_params(self, **values) -> Model:
         """A copy with parameters set to (possibly traced) values, without validation.
 
         This is the differentiable path used by the statics and calibration code.
@@ -309,7 +309,7 @@ class Model(eqx.Module, metaclass=_ModelMeta):
             parts.append(f"{f.name}={_fmt(getattr(self, f.name))}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
-    def describe(self) -> "Any":
+    def describe(self) -> Any:
         """A pandas table of parameters (value, default) and the model's unknowns and equations."""
         import pandas as pd
 

@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import implicit
+from ._config import require_x64
 from ._solution import (
     CONVERGED,
     INVALID_PARAMETERS,
@@ -24,12 +26,11 @@ from ._solution import (
     OUT_OF_REGIME,
     Solution,
 )
-from . import implicit
-from ._config import require_x64
 from .model import Model, is_concrete
 from .solvers import JaxoptGaussNewton, Solver, default_solver
 
-__all__ = ["solve", "solve_from", "solve_batch", "newton_with_tangents", "batch_points", "assemble", "differentiable_root",
+__all__ = ["solve", "solve_from", "solve_batch", "newton_with_tangents", "batch_points", "assemble",
+           "differentiable_root", "fixed_point_residual", "ift_residual",
            "SolverOptions", "ConvergenceWarning", "SolveError", "residual_vector", "Layout", "internal_point"]
 
 
@@ -93,7 +94,7 @@ class Layout(eqx.Module):
     shapes: tuple[tuple[int, ...], ...] = eqx.field(static=True)
 
     @staticmethod
-    def of(model: Model, u: dict) -> "Layout":
+    def of(model: Model, u: dict) -> Layout:
         names = tuple(model.unknowns)
         return Layout(names, tuple(tuple(jnp.shape(u[k])) for k in names))
 

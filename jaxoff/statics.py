@@ -14,7 +14,7 @@ At a solution z*(theta) of F(z, theta) = 0, dz/dtheta = -F_z^{-1} F_theta (`jaxo
 from __future__ import annotations
 
 import difflib
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import equinox as eqx
 import jax

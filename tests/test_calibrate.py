@@ -7,8 +7,6 @@ through beta*w_star, so they are not separately identified); finite differences;
 perturbed targets.
 """
 import json
-import os
-import warnings
 
 import jax
 import jax.numpy as jnp
@@ -71,7 +69,7 @@ def test_recovers_known_parameters_lm(lm_fit):
 def test_moment_jacobian_matches_closed_form(lm_fit):
     _, res = lm_fit
     h = 1e-6
-    for j, k in enumerate(["beta", "p"]):
+    for k in ["beta", "p"]:
         up = dict(TRUE, **{k: TRUE[k] + h})
         dn = dict(TRUE, **{k: TRUE[k] - h})
         fd = (np.array(closed_form_m1(**up)) - np.array(closed_form_m1(**dn))) / (2 * h)

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from test_calibrate import FREE, SK, targets_at
 
 from jaxoff.calibrate import CalibrationWarning, calibrate_many
 from jaxoff.calibrate._many import safe_name
 from jaxoff.models.trading_tasks import SUBMODELS
-from test_calibrate import FREE, SK, targets_at
 
 M1 = SUBMODELS["M1"]
 

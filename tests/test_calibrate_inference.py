@@ -11,12 +11,12 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+from test_calibrate import FREE, SK, TRUE, closed_form_m1, targets_at
 
 import jaxoff as jo
 from jaxoff.calibrate import calibrate, calibrate_many
 from jaxoff.calibrate._optimizers import TRACES
 from jaxoff.models.trading_tasks import SUBMODELS
-from test_calibrate import FREE, SK, TRUE, closed_form_m1, targets_at
 
 M1 = SUBMODELS["M1"]
 SE = {"skill_premium": 0.01, "g": 0.005}

@@ -17,8 +17,8 @@ import pytest
 
 jax.config.update("jax_enable_x64", True)
 
-from jaxoff.models import caliendo_parro as cp  # noqa: E402
 from jaxoff.models import _caliendo_parro_data as cpdata  # noqa: E402
+from jaxoff.models import caliendo_parro as cp  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 import _cp_numpy_peer as peer  # noqa: E402

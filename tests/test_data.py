@@ -176,7 +176,7 @@ def test_exact_duplicate_dropped_with_warning(tmp_path):
 
 def test_invalid_utf8_is_refused_not_latin1(tmp_path):
     p = tmp_path / "l1.csv"
-    p.write_bytes(("iso3,year,indicator,value,unit\nAUS,2009,x,1,percent\n").encode()
+    p.write_bytes((b"iso3,year,indicator,value,unit\nAUS,2009,x,1,percent\n")
                   + "CIV,2009,C\u00f4te,2,percent\n".encode("latin-1"))
     _raises(jd.read_long, p, 3, "invalid UTF-8 byte(s) f4 at column 11")
     p.write_bytes(LONG.encode("utf-16"))  # a UTF-16 export

@@ -10,9 +10,9 @@ levels and IFT elasticities for a whole box of parameter points.
 """
 import warnings
 
-import numpy as np
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 from scipy import stats
 

@@ -11,8 +11,13 @@ import pytest
 
 import jaxoff.data.input_output as jio
 from jaxoff.blocks.input_output import (
-    fva_share_of_gross_exports, gross_exports, imported_input_shares, leontief_inverse,
-    technical_coefficients, value_added_coefficients, value_added_origin,
+    fva_share_of_gross_exports,
+    gross_exports,
+    imported_input_shares,
+    leontief_inverse,
+    technical_coefficients,
+    value_added_coefficients,
+    value_added_origin,
 )
 from jaxoff.data._io import DataError
 
@@ -245,7 +250,6 @@ def test_shipped_loaders():
 # ---------------------------------------------------------------- user downloads (files made here)
 def write_icio(path, Z, F, X, countries, sectors, fd_codes=("HFCE", "GFCF"), reversed_fd=False, extra_va=True):
     labels = [f"{c}_{s}" for c in countries for s in sectors]
-    N = len(countries)
     cols = list(labels)
     fd_cols = []
     for d, c in enumerate(countries):

@@ -1,6 +1,5 @@
 """Panel calibration scripts (calibration/*_panel.py) on a few economy-years: fitted moments equal the
 targets, statuses are named as they are, tracked tables are deterministic, and runs resume."""
-import os
 import sys
 from pathlib import Path
 

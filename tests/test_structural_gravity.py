@@ -7,7 +7,6 @@ import dataclasses
 import io
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from jaxoff.models import structural_gravity as gravity

@@ -21,7 +21,8 @@ value-added decomposition of gross exports):
 * imported-input share of user ``j``: ``sum_{i not in c(j)} Z[i, j] / sum_i Z[i, j]``
 
 Every function is pure ``jax.numpy`` and jitted (``n_countries`` and ``by_sector`` are static): it can
-be vmapped over a stack of tables (e.g. years) and differentiated with respect to the flows. Divisions by zero output use the double-``where``
+be vmapped over a stack of tables (e.g. years) and differentiated with respect to the flows.
+Divisions by zero output use the double-``where``
 pattern, so gradients stay finite; shares whose denominator is zero (a country with no exports, a
 sector with no inputs) are NaN, never a made-up number.
 """

@@ -3,7 +3,8 @@ identification diagnostics and the Andrews-Gentzkow-Shapiro sensitivity; `Calibr
 from __future__ import annotations
 
 import warnings
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import equinox as eqx
 import jax

@@ -8,18 +8,17 @@ import math
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+import jax
 import numpy as np
 
 from ..model import Model
-import jax
-
 from ._inference import _build
 from ._optimizers import _fit_many
-from ._problem import (CalibrationWarning, Target, _as_transform, _spec,
-                       _target_arrays, _vec)
+from ._problem import CalibrationWarning, Target, _as_transform, _spec, _target_arrays, _vec
 from ._single import _square_wrapper, calibrate
 
 
@@ -375,7 +374,8 @@ def _many_batched(model, df, todo, free, moments, unit_problem, record, results,
         E = np.zeros(n, dtype=bool)
         for j, (tg, _, _) in enumerate(probs):
             _, Wt[j], E[j] = _target_arrays(tg, None)
-        F = np.asarray([[fixed[c] for c in fixed_names] for _, _, fixed in probs], dtype=float).reshape(n, len(fixed_names))
+        F = np.asarray([[fixed[c] for c in fixed_names] for _, _, fixed in probs], dtype=float)
+        F = F.reshape(n, len(fixed_names))
         good = np.all(np.isfinite(T), axis=1) & np.all(np.isfinite(F), axis=1)
         pad = batch_size - n  # pad the last chunk: one compiled shape for every chunk
         Tj = np.concatenate([np.where(np.isfinite(T), T, 1.0), np.ones((pad, k))])

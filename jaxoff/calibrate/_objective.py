@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from ..model import Model
-from ._problem import CONVERGED, _PENALTY, _Spec, _full_guess, _solve_quiet, _spec, _target_arrays, solve_call
+from ._problem import _PENALTY, CONVERGED, _full_guess, _solve_quiet, _Spec, _spec, _target_arrays, solve_call
 
 
 def _moments_at(spec: _Spec, model: Model, theta: dict, guess: dict):

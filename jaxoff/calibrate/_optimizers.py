@@ -2,13 +2,13 @@
 L-BFGS), single, multi-start and batched under `jax.vmap`."""
 from __future__ import annotations
 
+import collections
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
 import optimistix as optx
-
-import collections
 
 from ._inference import _evaluate_impl
 from ._objective import _loss, _residuals

@@ -13,7 +13,8 @@ on its own shifters only, so one vmapped call gives every block (k x (s + u) per
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -22,8 +23,15 @@ import numpy as np
 
 from ..model import Model
 from ._inference import chi2_sf, j_statistic
-from ._problem import (CONVERGED, CalibrationWarning, IdentificationWarning, _as_transform, _full_guess, _Spec,
-                       solve_call)
+from ._problem import (
+    CONVERGED,
+    CalibrationWarning,
+    IdentificationWarning,
+    _as_transform,
+    _full_guess,
+    _Spec,
+    solve_call,
+)
 
 _TRACES = {"pooled_eval": 0}  # read by tests: one compilation per panel shape
 

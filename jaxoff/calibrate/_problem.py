@@ -10,10 +10,10 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
+from .. import STATUS_NAMES
 from ..model import Model
 from ..solve import solve
 from ..transforms import Free, Interval, Positive, Transform, Unit
-from .. import STATUS_NAMES
 
 CONVERGED = next(k for k, v in STATUS_NAMES.items() if v == "converged")  # the only "fine" status
 _PENALTY = 1e3  # residual used where the inner solve fails: the optimizer then rejects the step

@@ -14,7 +14,15 @@ Malformed files raise `DataError` (a `ValueError`) naming file, line and problem
 rows are dropped with a `DataWarning`.
 """
 from ._io import DataError, DataWarning
-from .input_output import IOTable, adult_education, read_icio, read_tiva_fva, wiod2013_fva_derived, wiod2013_panel, wiod2013_table
+from .input_output import (
+    IOTable,
+    adult_education,
+    read_icio,
+    read_tiva_fva,
+    wiod2013_fva_derived,
+    wiod2013_panel,
+    wiod2013_table,
+)
 from .loaders import (
     INDICATORS,
     UNITS,
@@ -40,7 +48,8 @@ from .shipped import (
 
 __all__ = [
     "DataError", "DataWarning", "IOTable", "wiod2013_table", "wiod2013_panel", "wiod2013_fva_derived",
-    "adult_education", "read_icio", "read_tiva_fva", "INDICATORS", "UNITS", "indicator_name", "read_oecd_sdmx", "read_oecd_stat", "read_worldbank",
+    "adult_education", "read_icio", "read_tiva_fva", "INDICATORS", "UNITS", "indicator_name", "read_oecd_sdmx",
+    "read_oecd_stat", "read_worldbank",
     "read_owid", "read_long", "DATASETS", "OECD38", "Dataset", "datasets", "load", "path", "provenance",
     "fva_share_exports", "exports_pct_gdp", "relative_earnings_tertiary",
 ]

@@ -9,7 +9,7 @@ import csv
 import io
 import math
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 __all__ = ["DataError", "DataWarning", "Record", "read_records", "parse_number", "parse_code", "open_text",
            "check_duplicates"]

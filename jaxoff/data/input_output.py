@@ -114,7 +114,6 @@ def wiod2013_table(year: int, sectors: str = "total") -> IOTable:
     """
     year = int(year)
     countries = _wiod_countries()
-    N = len(countries)
     if sectors in ("total", "1", 1):
         if year not in WIOD2013_YEARS:
             raise ValueError(f"year={year}: the WIOD 2013 country tables cover {WIOD2013_YEARS[0]}-"

@@ -25,7 +25,16 @@ import warnings
 
 import pandas as pd
 
-from ._io import DataError, DataWarning, check_duplicates, check_width, open_text, parse_code, parse_number, read_records
+from ._io import (
+    DataError,
+    DataWarning,
+    check_duplicates,
+    check_width,
+    open_text,
+    parse_code,
+    parse_number,
+    read_records,
+)
 
 __all__ = [
     "INDICATORS", "UNITS", "indicator_name", "read_oecd_sdmx", "read_oecd_stat", "read_worldbank",

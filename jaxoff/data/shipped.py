@@ -8,10 +8,10 @@ in `calibration/` (each says exactly which rows it takes and which identity it a
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
@@ -225,7 +225,8 @@ def _rows(df: pd.DataFrame, indicators, year=None) -> pd.DataFrame:
         sel = sel[sel["year"] == year]
         if sel.empty:
             raise DataError(src, None, f"no {'/'.join(indicators)} rows for year {year}; years present: "
-                                       f"{years[0]}-{years[-1]}" if years else f"no {'/'.join(indicators)} rows with a year")
+                                       f"{years[0]}-{years[-1]}" if years
+                                       else f"no {'/'.join(indicators)} rows with a year")
     return sel
 
 

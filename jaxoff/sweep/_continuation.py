@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +18,7 @@ from ..solvers import Solver
 from ._grid import _as_pairs, _concat, _frame, _quantity_names, _select_outputs
 from ._placement import _TRACES
 from ._points import _dname, _ename, _record, _Spec
+
 
 # -- continuation -------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)

@@ -1,13 +1,15 @@
 """Grids of parameter points, chunk bookkeeping and result tables of sweeps."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import jax
 import numpy as np
 
 from .._solution import STATUS_NAMES
 from ..model import Model
+
 
 # -- grids --------------------------------------------------------------------------------------------
 def _points(grid: str, grids: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], tuple[int, ...]]:

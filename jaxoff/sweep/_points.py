@@ -10,6 +10,7 @@ from ..model import Model
 from ..solve import SolverOptions, internal_point, newton_with_tangents, solve_from
 from ..statics import CONVERGED, chain_rule, elasticity_of, total_derivatives_at
 
+
 # -- what to compute at each point -----------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class _Pick:

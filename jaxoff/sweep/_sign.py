@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from ..model import Model
 from ._points import _dname, _ename
 from ._sweep import sweep
+
 
 # -- proposition checks -------------------------------------------------------------------------------
 @dataclasses.dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +17,7 @@ from ..solvers import Solver
 from ._grid import _as_pairs, _frame, _points, _quantity_names, _resolve_devices, _select_outputs, _to_host
 from ._placement import _Placement
 from ._points import _Spec
+
 
 def sweep(
     model: Model,
