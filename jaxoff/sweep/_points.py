@@ -14,7 +14,7 @@ from ..statics import CONVERGED, chain_rule, elasticity_of, total_derivatives_at
 # -- what to compute at each point -----------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class _Pick:
-    """Hashable `quantities` function for `statics._total_derivatives`: a few unknowns/outputs."""
+    """Hashable `quantities` function for `statics.total_derivatives_at`: a few unknowns/outputs."""
 
     names: tuple[str, ...]
 
