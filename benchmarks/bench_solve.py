@@ -36,17 +36,32 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _peer import ScipyPeer  # noqa: E402
 
 
-def pick_models(args) -> list[str]:
+def has_array_unknowns(spec: str) -> bool:
+    """Whether the default instance of `spec` has vector/matrix unknowns (a many-country model)."""
+    try:
+        return any(np.ndim(v) != 0 for v in models.get(spec)().guess().values())
+    except Exception:  # a family under construction: let bench_model report it
+        return False
+
+
+def pick_models(args) -> tuple[list[str], list[str]]:
+    """(chosen, left out): the sub-models to sweep; by default the families with scalar unknowns,
+    since this table sweeps one scalar parameter and differentiates one scalar unknown per point.
+    Many-country models (array unknowns) are measured by bench_scale.py, bench_gravity.py and
+    bench_caliendo_parro.py."""
     if args.models:
-        return [s.strip() for s in args.models.split(",") if s.strip()]
-    chosen = []
+        return [s.strip() for s in args.models.split(",") if s.strip()], []
+    chosen, left_out = [], []
     for fam, subs in models.available().items():  # discovered at run time
         if not subs:
+            continue
+        if has_array_unknowns(f"{fam}/{subs[0]}"):
+            left_out.append(fam)
             continue
         chosen += [f"{fam}/{s}" for s in (subs if args.all_submodels else subs[:1])]
         if fam == "trading_tasks" and not args.all_submodels:
             chosen += [f"{fam}/{s}" for s in ("M2",) if s in subs]
-    return chosen
+    return chosen, left_out
 
 
 def setup(spec: str):
@@ -181,8 +196,11 @@ def main(argv=None):
         sizes = sorted(set(sizes) | {1_000_000})
     warnings.simplefilter("ignore")
 
-    specs = pick_models(args)
+    specs, left_out = pick_models(args)
     print(f"jaxoff sweep benchmark: {specs}; sizes {sizes}; devices {jax.devices()}", flush=True)
+    if left_out:
+        print(f"left out (array unknowns; see bench_scale.py, bench_gravity.py, bench_caliendo_parro.py): "
+              f"{', '.join(left_out)}", flush=True)
     rows, summary, cont_rows, failures = [], [], [], []
     for spec in specs:
         try:
@@ -204,6 +222,9 @@ def main(argv=None):
           "with NumPy arrays), plus central finite differences (two more solves) for the derivative; "
           f"{args.peer_points} points, best of two runs, per-point time extrapolated. jaxoff times: best of "
           f"{args.repeat} runs (one run at 1e6 points), chunk size {args.chunk}, after compilation.", "",
+          *([f"Families with array (many-country) unknowns are measured by their own benchmarks "
+             f"(bench_scale.py, bench_gravity.py, bench_caliendo_parro.py): {', '.join(left_out)}.", ""]
+            if left_out else []),
           "## Throughput: equilibria plus one exact derivative per point", "",
           "| model | unknowns | points | seconds | points/s | us/point | vs scipy loop | converged |",
           "|---|---:|---:|---:|---:|---:|---:|---:|"]
