@@ -26,11 +26,16 @@ EXAMPLES = int(os.environ.get("JAXOFF_HYPOTHESIS_EXAMPLES", "15"))
 SLOW = os.environ.get("JAXOFF_SLOW") == "1"
 
 
+# The many-country families build each model from data tables (thousands of unknowns): their own test
+# files check them against peers (gegravity, ge_gravity, the authors' algorithm); here they are slow.
+DATA_FAMILIES = {"caliendo_parro", "structural_gravity"}
+
+
 def _submodels():
     out = []
     for fam, subs in models.available().items():
         for i, sid in enumerate(subs):
-            marks = [] if (i == 0 or SLOW) else [pytest.mark.slow]
+            marks = [] if ((i == 0 and fam not in DATA_FAMILIES) or SLOW) else [pytest.mark.slow]
             out.append(pytest.param(f"{fam}/{sid}", marks=marks, id=f"{fam}/{sid}"))
     return out
 
