@@ -343,9 +343,9 @@ class Chain(Solver):
 
             def fallback(_):
                 z2, ok2, n2 = tail.run(fn, z0, m, layout, residual_tol)
-                return z2, ok2, n1 + n2
+                return z2, jnp.asarray(ok2, dtype=bool), (n1 + n2).astype(jnp.int32)
 
-            return jax.lax.cond(ok1, lambda _: (z1, ok1, n1), fallback, None)
+            return jax.lax.cond(ok1, lambda _: (z1, jnp.asarray(ok1, dtype=bool), n1), fallback, None)
 
         guarded = jax.custom_batching.custom_vmap(rescue)
 
@@ -359,7 +359,7 @@ class Chain(Solver):
             out = jax.lax.cond(jnp.all(ok1b), lambda: (z1b, ok1b, n1b), lambda: jax.vmap(rescue)(*args))
             return out, (True, True, True)
 
-        return guarded(dyn, z0, z1, ok1, jnp.asarray(n1, dtype=jnp.int32))
+        return guarded(dyn, z0, z1, jnp.asarray(ok1, dtype=bool), jnp.asarray(n1, dtype=jnp.int32))
 
 
 def default_solver(model, n_unknowns: int, *, rtol: float = 1e-10, atol: float = 1e-10, max_steps: int = 100,
@@ -369,17 +369,17 @@ def default_solver(model, n_unknowns: int, *, rtol: float = 1e-10, atol: float =
     * up to `jaxoff.implicit.DENSE_MAX` unknowns: `Newton`, then (if it fails)
       `Then(LevenbergMarquardt, Newton)` from the same start, then (with `homotopy_steps > 0`) a
       `Homotopy` from the defaults;
-    * larger systems of a model with a fixed-point map: `AndersonFixedPoint` polished by
-      `NewtonKrylov`, then `NewtonKrylov` alone; without a map: `NewtonKrylov`, then dense `Newton`.
+    * larger systems of a model with a fixed-point map: `AndersonFixedPoint`, then `NewtonKrylov`;
+      without a map: `NewtonKrylov`, then dense `Newton`.
     """
     if n_unknowns <= implicit.DENSE_MAX:
         first = Newton(rtol, atol, max_steps)
         stages = [first, Then(LevenbergMarquardt(rtol, atol, max_steps), first)]
     elif model.has_hook("fixed_point"):
-        # The model's own map, accelerated, then a Newton-Krylov polish: measured fastest and most
-        # robust on the many-country families (Caliendo-Parro's 2,511 unknowns: 3-5 s; Newton-Krylov
-        # from the data start stalls there). Newton-Krylov alone is the fallback.
-        first = Then(AndersonFixedPoint(), NewtonKrylov(rtol, atol, max_steps))
+        # The model's own map, accelerated: measured fastest and most robust on the many-country
+        # families (Caliendo-Parro's 2,511 unknowns: 3 s to 2e-12; Newton-Krylov from the data start
+        # stalls there). Newton-Krylov is the fallback.
+        first = AndersonFixedPoint()
         stages = [first, NewtonKrylov(rtol, atol, max_steps)]
     else:
         first = NewtonKrylov(rtol, atol, max_steps)

@@ -125,12 +125,12 @@ def large():
 
 
 def test_large_system_matrix_free(large):
-    sol = jo.solve(large)  # default for this size: Anderson on the fixed-point map, Newton-Krylov polish
+    sol = jo.solve(large)  # default for this size: Anderson on the fixed-point map, then Newton-Krylov
     nk = jo.solve(large, solver=jo.NewtonKrylov())
     assert nk.status_name == "converged"
     np.testing.assert_allclose(nk["w"], sol["w"], rtol=1e-9)
     assert isinstance(jo.default_solver(large, 630), jo.Chain)
-    assert isinstance(jo.default_solver(large, 630).stages[0].first, jo.AndersonFixedPoint)
+    assert isinstance(jo.default_solver(large, 630).stages[0], jo.AndersonFixedPoint)
     assert sol.status_name == "converged"
     fp = jo.solve(large, solver=jo.AndersonFixedPoint())
     assert fp.status_name == "converged"
