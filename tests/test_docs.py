@@ -50,7 +50,7 @@ def test_every_family_has_a_page_in_the_nav():
         assert f"jaxoff.models.{fam}" in text
         assert "## Closed forms checked by the tests" in text or "## Closed forms" in text
         # equations carry the paper's numbers (or, for the many-country families, the numbered system)
-        assert "(paper eq" in text or "(paper (" in text or "(CP.1)" in text or "(SG.1)" in text
+        assert "(paper eq" in text or "(paper (" in text or "(CP.1)" in text or "(SG.1)" in text or "(ARM.1" in text
 
 
 def test_first_page_states_the_float64_policy():
