@@ -32,8 +32,8 @@ __all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_path"]
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def _fsync_file(path: str) -> None:
-    """Flush a file's content to disk (best effort on platforms without fsync)."""
+def _fsync(path: str) -> None:
+    """Flush a file's content (or a directory entry) to disk; best effort where fsync is missing."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -46,20 +46,14 @@ def _fsync_file(path: str) -> None:
         os.close(fd)
 
 
+def _fsync_file(path: str) -> None:
+    _fsync(path)
+
+
 def _fsync_dir(directory: str) -> None:
     """Persist a rename by fsyncing its directory (POSIX only; no-op elsewhere)."""
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    if os.name == "posix":
+        _fsync(directory)
 
 
 def _unique_temp(target: Path, suffix: str | None) -> str:
