@@ -92,7 +92,7 @@ def main(quick: bool = False) -> int:
             try:
                 s = jo.solve(models.get(f"{fam}/{sid}")())
                 print(f"   {fam}/{sid}: {s.status_name}, residual {float(s.residual_norm):.1e}, "
-                      f"{len(s.unknowns)} unknowns")
+                      f"{sum(int(np.size(v)) for v in s.unknowns.values())} unknowns")
             except Exception as e:  # pragma: no cover
                 print(f"   {fam}/{sid}: error {e}")
     print("\nNext: 'jaxoff models', 'jaxoff statics trading_tasks/M2 --wrt beta --kind elasticity', "
