@@ -129,3 +129,27 @@ def small_multiples(panel: pd.DataFrame, value: str, path, title: str, ylabel: s
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def panel_arguments(description: str, name: str, figure: str, argv=None):
+    """The command line shared by the panel scripts: checkpoints, --fresh, --only, --years, outputs.
+
+    With --fresh the checkpoint directory is removed; the selected economies and years are parsed."""
+    import argparse
+    import shutil
+
+    here = Path(__file__).resolve().parent
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--checkpoint-dir", default=str(here / "results" / "checkpoints" / name))
+    ap.add_argument("--fresh", action="store_true", help="ignore existing checkpoints")
+    ap.add_argument("--no-figures", action="store_true")
+    ap.add_argument("--only", help="comma-separated iso3 codes (default: all)")
+    ap.add_argument("--years", help="comma-separated years (default: 1995-2011)")
+    ap.add_argument("--out", default=str(here / "results" / f"{name}.csv"))
+    ap.add_argument("--figure", default=str(here / "figures" / figure))
+    args = ap.parse_args(argv)
+    if args.fresh:
+        shutil.rmtree(args.checkpoint_dir, ignore_errors=True)
+    args.only = args.only.split(",") if args.only else None
+    args.years = [int(y) for y in args.years.split(",")] if args.years else None
+    return args

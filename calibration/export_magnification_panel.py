@@ -26,8 +26,6 @@ calibration/figures/export_magnification_panel_tau.png (small multiples over tim
 """
 from __future__ import annotations
 
-import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -42,7 +40,7 @@ from jaxoff.blocks.input_output import gross_exports  # noqa: E402
 from jaxoff.calibrate import calibrate_many  # noqa: E402
 from jaxoff.models.export_magnification import SUBMODELS  # noqa: E402
 
-from _figures import small_multiples, status_counts, tidy_table, write_csv_atomic  # noqa: E402
+from _figures import panel_arguments, small_multiples, status_counts, tidy_table, write_csv_atomic  # noqa: E402
 
 FREE = {"beta": "logit", "tau": "log"}
 FIXED = dict(alpha=0.85, tau_I=1.7)
@@ -88,19 +86,8 @@ def run(df, checkpoint_dir, progress=True):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--checkpoint-dir", default=str(HERE / "results" / "checkpoints" / "export_magnification_panel"))
-    ap.add_argument("--fresh", action="store_true", help="ignore existing checkpoints")
-    ap.add_argument("--no-figures", action="store_true")
-    ap.add_argument("--only", help="comma-separated iso3 codes (default: all)")
-    ap.add_argument("--years", help="comma-separated years (default: 1995-2011)")
-    ap.add_argument("--out", default=str(HERE / "results" / "export_magnification_panel.csv"))
-    ap.add_argument("--figure", default=str(HERE / "figures" / "export_magnification_panel_tau.png"))
-    args = ap.parse_args(argv)
-    if args.fresh:
-        shutil.rmtree(args.checkpoint_dir, ignore_errors=True)
-    df = targets_table(args.only.split(",") if args.only else None,
-                       [int(y) for y in args.years.split(",")] if args.years else None)
+    args = panel_arguments(__doc__.splitlines()[0], "export_magnification_panel", "export_magnification_panel_tau.png", argv)
+    df = targets_table(args.only, args.years)
     table = run(df, args.checkpoint_dir)
     cols = ["iso3", "year", "beta", "se:beta", "tau", "se:tau", "target:exports_gdp", "model:exports_gdp",
             "target:fva_share", "model:fva_share", "status", "regime", "reachable_in_regime_A"]

@@ -31,9 +31,7 @@ target:/model: moments, status, identification, ...) and calibration/figures/tra
 """
 from __future__ import annotations
 
-import argparse
 import math
-import shutil
 import sys
 from pathlib import Path
 
@@ -48,7 +46,7 @@ import jaxoff.data.input_output as jio  # noqa: E402
 from jaxoff.calibrate import calibrate_many  # noqa: E402
 from jaxoff.models.trading_tasks import SUBMODELS  # noqa: E402
 
-from _figures import small_multiples, status_counts, tidy_table, write_csv_atomic  # noqa: E402
+from _figures import panel_arguments, small_multiples, status_counts, tidy_table, write_csv_atomic  # noqa: E402
 
 FIXED = dict(h_L=1.0, kappa=1.0, w_star=0.05, alpha_x=0.4, alpha_y=0.7, sigma_x=1.0, sigma_y=1.0, L=1.0, H=1.0)
 START = dict(beta=8.0, p=0.85)
@@ -116,19 +114,8 @@ def run(df, checkpoint_dir, progress=True):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--checkpoint-dir", default=str(HERE / "results" / "checkpoints" / "trading_tasks_panel"))
-    ap.add_argument("--fresh", action="store_true", help="ignore existing checkpoints")
-    ap.add_argument("--no-figures", action="store_true")
-    ap.add_argument("--only", help="comma-separated iso3 codes (default: all)")
-    ap.add_argument("--years", help="comma-separated years (default: 1995-2011)")
-    ap.add_argument("--out", default=str(HERE / "results" / "trading_tasks_panel.csv"))
-    ap.add_argument("--figure", default=str(HERE / "figures" / "trading_tasks_panel_beta.png"))
-    args = ap.parse_args(argv)
-    if args.fresh:
-        shutil.rmtree(args.checkpoint_dir, ignore_errors=True)
-    df = targets_table(args.only.split(",") if args.only else None,
-                       [int(y) for y in args.years.split(",")] if args.years else None)
+    args = panel_arguments(__doc__.splitlines()[0], "trading_tasks_panel", "trading_tasks_panel_beta.png", argv)
+    df = targets_table(args.only, args.years)
     table = run(df, args.checkpoint_dir)
     cols = ["iso3", "year", "beta", "se:beta", "p", "se:p", "target:offshoring_share", "model:offshoring_share",
             "target:skill_premium", "model:skill_premium", "status", "identification"]
