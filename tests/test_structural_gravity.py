@@ -250,20 +250,25 @@ def test_reverse_mode_derivatives_match_finite_differences(sample, can_jpn):
             np.testing.assert_allclose(JT[q][:, i, j], fd, rtol=2e-5, atol=1e-7, err_msg=f"{q} / lnT'[{i},{j}]")
 
 
-def test_mc_draws_are_gegravitys():
-    """The same seed gives MonteCarloGE's coefficient draws (cheap: no gegravity solve)."""
-    ge = pytest.importorskip("gegravity")
-    data = gravity.load_sample_data()
-    m = gravity.baseline(data, gravity.example_coefficients(), VARS, year_value=2006, sigma=7,
-                         reference_importer="DEU", covariance=gravity.example_covariance())
+def _gegravity_mc(ge, data):
+    """gegravity's MonteCarloGE example set-up (sigma 7, 10 trials, seed 1) on `data`."""
     base = ge.BaselineData(data, imp_var_name="importer", exp_var_name="exporter", year_var_name="year",
                            trade_var_name="trade", expend_var_name="E", output_var_name="Y")
     ests = gravity.example_coefficients().rename(columns={"variable": "var", "estimate": "coeff", "std_error": "stderr"})
     cc = ge.CostCoeffs(ests, identifier_col="var", coeff_col="coeff", stderr_col="stderr",
                        covar_matrix=gravity.example_covariance())
     with contextlib.redirect_stdout(io.StringIO()):
-        mc = ge.MonteCarloGE(base, year="2006", trials=10, reference_importer="DEU", sigma=7, cost_variables=VARS,
-                             cost_coeff_values=cc, seed=1, allow_singular_covar=True)
+        return ge.MonteCarloGE(base, year="2006", trials=10, reference_importer="DEU", sigma=7, cost_variables=VARS,
+                               cost_coeff_values=cc, seed=1, allow_singular_covar=True)
+
+
+def test_mc_draws_are_gegravitys():
+    """The same seed gives MonteCarloGE's coefficient draws (cheap: no gegravity solve)."""
+    ge = pytest.importorskip("gegravity")
+    data = gravity.load_sample_data()
+    m = gravity.baseline(data, gravity.example_coefficients(), VARS, year_value=2006, sigma=7,
+                         reference_importer="DEU", covariance=gravity.example_covariance())
+    mc = _gegravity_mc(ge, data)
     from scipy.stats import multivariate_normal
     dist = multivariate_normal(m.coefficients, m.covariance, seed=1, allow_singular=True)
     ours = np.array([dist.rvs() for _ in range(10)])
@@ -296,14 +301,8 @@ def test_monte_carlo_matches_gegravity_montecarloge():
                          reference_importer="DEU", covariance=gravity.example_covariance())
     gd, gexp = data.copy(), exp.copy()  # gegravity compares years as strings and edits its inputs
     gd["year"], gexp["year"] = gd["year"].astype(str), gexp["year"].astype(str)
-    base = ge.BaselineData(gd, imp_var_name="importer", exp_var_name="exporter", year_var_name="year",
-                           trade_var_name="trade", expend_var_name="E", output_var_name="Y")
-    ests = gravity.example_coefficients().rename(columns={"variable": "var", "estimate": "coeff", "std_error": "stderr"})
-    cc = ge.CostCoeffs(ests, identifier_col="var", coeff_col="coeff", stderr_col="stderr",
-                       covar_matrix=gravity.example_covariance())
+    mc = _gegravity_mc(ge, gd)
     with contextlib.redirect_stdout(io.StringIO()):
-        mc = ge.MonteCarloGE(base, year="2006", trials=10, reference_importer="DEU", sigma=7, cost_variables=VARS,
-                             cost_coeff_values=cc, seed=1, allow_singular_covar=True)
         mc.run_trials(gexp, mr_tolerance=1e-13, ge_tolerance=1e-13, mr_max_iter=100000, ge_max_iter=100000,
                       quiet=True, result_stats=["mean", "std"], all_results=True)
     ours = gravity.monte_carlo(m, exp, trials=10, seed=1, variant="gegravity")
