@@ -175,6 +175,8 @@ def test_calibrate_many_reports_non_converged():
     assert bool(out.table.loc["C1", "converged"])
 
 
+@pytest.mark.slow  # M2's calibration compiles on its own (~50 s); method="exact" runs by default on M1
+# (test_exact_method_recovers_and_sensitivity_matches_recalibration)
 def test_recovers_known_parameters_m2_exact():
     true = M2(beta=1.3, A_star=2.8)
     sol = jo.solve(true)

@@ -99,6 +99,8 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(table, uninterrupted, 
     assert _done_units(ckpt) == UNITS
 
 
+@pytest.mark.slow  # two more JAX processes compiling the calibration; atomic checkpoint writes are
+# covered by the SIGKILL test above and tests/test_calibrate_checkpoints.py
 def test_two_concurrent_writers_do_not_corrupt_the_checkpoint_dir(table, uninterrupted, script, tmp_path):
     ckpt = tmp_path / "ckpt"
     procs = [_start(script, ckpt, pause=0.0) for _ in range(2)]

@@ -74,6 +74,8 @@ def test_ray_equals_local_and_survives_a_killed_worker(cluster, table, local, tm
     pd.testing.assert_frame_equal(again.table, local, check_exact=True)
 
 
+@pytest.mark.slow  # a second killed worker and a fresh Ray worker's compilations; the engine, a killed
+# worker and checkpoint reruns are covered by test_ray_equals_local_and_survives_a_killed_worker
 def test_lost_units_are_reported_not_checkpointed_and_a_rerun_recomputes_them(cluster, table, local, tmp_path):
     ckpt = tmp_path / "ckpt"
     hook, subs = _killer(cluster, at=1)

@@ -175,6 +175,8 @@ def test_model_helpers():
     assert m.describe().query("name == 'beta'")["value"].iloc[0] == "1.5"
 
 
+@pytest.mark.slow  # the jaxopt backend's compilations; M1 against the default backend runs by default in
+# tests/test_trading_tasks.py::test_M1_eager_solve_message_and_jaxopt_backend
 def test_jaxopt_backend_matches_default():
     pytest.importorskip("jaxopt")
     for model in (M1(beta=1.7), M2()):

@@ -41,6 +41,11 @@ def _submodels():
 
 
 SUBMODELS = _submodels()
+# IFT-vs-finite-difference accuracy by default only for families whose own test file has no
+# finite-difference check (trading_tasks/M1 as the reference); the others run with JAXOFF_SLOW=1.
+IFT_DEFAULT = {"trading_tasks/M1", "similar_countries/SM-A", "armington/ARM"}
+IFT_SUBMODELS = [p if p.id in IFT_DEFAULT or SLOW else pytest.param(*p.values, marks=[pytest.mark.slow], id=p.id)
+                 for p in SUBMODELS]
 
 
 def _perturbed(cls, factors):
@@ -114,7 +119,7 @@ def _far_guess(sol, model, rng):
     return g
 
 
-@pytest.mark.parametrize("spec", ["trading_tasks/M1", "trading_tasks/M2"])
+@pytest.mark.parametrize("spec", ["trading_tasks/M1", pytest.param("trading_tasks/M2", marks=pytest.mark.slow)])
 def test_hard_starts_are_rescued_and_land_on_the_equilibrium(spec):
     model = models.get(spec)()
     ref = jo.solve(model)
@@ -133,7 +138,7 @@ def test_hard_starts_are_rescued_and_land_on_the_equilibrium(spec):
         np.testing.assert_allclose(np.asarray(chain[k])[ok], float(ref[k]), rtol=1e-9, atol=1e-10)
 
 
-@pytest.mark.parametrize("spec", SUBMODELS)
+@pytest.mark.parametrize("spec", IFT_SUBMODELS)
 def test_ift_derivatives_match_high_order_finite_differences(spec):
     cls = models.get(spec)
     model = cls()

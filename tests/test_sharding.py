@@ -42,7 +42,9 @@ SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("mode", ["serial", "shard_map"])
+# "serial" costs ~70 s (a JAX process compiling per device): slow-marked; "shard_map" exercises the same
+# 4-device split and the same one-device oracle in the default run.
+@pytest.mark.parametrize("mode", [pytest.param("serial", marks=pytest.mark.slow), "shard_map"])
 def test_sweep_sharded_over_four_devices_equals_one_device(mode):
     # "serial": host devices take their slices in turn (the CPU default); "shard_map": the accelerator
     # path, run here on forced host devices with 8 points per device (below the sizes at which

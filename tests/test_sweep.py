@@ -167,7 +167,7 @@ def test_m2_sweep_against_spec_oracle():
     assert row["dlnw/dlnbeta"] == pytest.approx(-0.261333, abs=1e-6)
 
 
-@pytest.mark.parametrize("spec, param, q", [("trading_tasks/M2", "beta", "w"),
+@pytest.mark.parametrize("spec, param, q", [pytest.param("trading_tasks/M2", "beta", "w", marks=pytest.mark.slow),
                                              ("shadow_migration/M0a", "gamma", "w")])
 def test_sweep_from_a_cold_guess_matches_solve_and_derivative(spec, param, q):
     # The sweep's first pass takes the IFT derivative from its own last Newton factorization; from a

@@ -274,10 +274,14 @@ def _M1b_formulas(r, i):
     return v, dlnw, dlns
 
 
+# each case is its own compilation (offshorable_x/y are static): "both" (O5 row 1, R7, R8) runs by
+# default, the one-industry rows (O5 rows 2-3, R6) with JAXOFF_SLOW=1
 @pytest.mark.parametrize("case,opts,kx,row", [
     ("both", (), [1.2, 0.8, 0.9, 1.1, 1.0], (1.151247, 0.960555, 0.278076, 0.340977, 0.268955, -0.367905, 0.046856)),
-    ("Y only", (("offshorable_x", False),), [1.2], (1.210860, 0.880246, 0, 0.357404, 0.368620, -0.583831, 0.389221)),
-    ("X only", (("offshorable_y", False),), [1.2], (0.980742, 1.046419, 0.217835, 0, -0.071548, 0.066771, -0.155799)),
+    pytest.param("Y only", (("offshorable_x", False),), [1.2],
+                 (1.210860, 0.880246, 0, 0.357404, 0.368620, -0.583831, 0.389221), marks=pytest.mark.slow),
+    pytest.param("X only", (("offshorable_y", False),), [1.2],
+                 (0.980742, 1.046419, 0.217835, 0, -0.071548, 0.066771, -0.155799), marks=pytest.mark.slow),
 ])
 def test_M1b_O5_table_and_formulas(case, opts, kx, row):
     r = evaluate(M1b, ("beta",), opts, ("Omega_x", "Omega_y"), kappa_x=np.array(kx))
@@ -449,6 +453,7 @@ def test_M2_R10_isomorphism(m2):
             close(m2["v"][q][j_iso], m2["v"][q][j_off], 1e-9)
 
 
+@pytest.mark.slow  # jaxopt's compilation for M2; the backend runs by default on M1 (test_M1_eager_solve_...)
 def test_M2_jaxopt_backend(m2):
     alt = jo.solve(M2(), backend="jaxopt")
     for k in M2.unknowns:
