@@ -6,6 +6,16 @@ import pytest
 jax.config.update("jax_enable_x64", True)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    # `pytest -n 2` distributes single tests ("load"): a module's tests then land on both workers, and
+    # every module-scoped fixture (a batch of solved equilibria, a calibration) and every compiled
+    # function is built twice. Whole files per worker ("loadfile") build each once. An explicitly
+    # chosen other mode (loadscope, loadgroup, worksteal) is left alone.
+    if getattr(config.option, "dist", "no") == "load":
+        config.option.dist = "loadfile"
+
+
 def pytest_collection_modifyitems(config, items):
     if os.environ.get("JAXOFF_SLOW") == "1":
         return
