@@ -34,6 +34,11 @@ _cache = os.environ.get("JAX_COMPILATION_CACHE_DIR") or os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".jax_cache")
 jax.config.update("jax_compilation_cache_dir", _cache)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.05)
+# Subprocesses (CLI calls, notebook kernels, Ray workers, crash-and-resume scripts) read the same cache
+# through JAX's environment variables instead of compiling everything again (tests of jaxoff's own
+# cache policy remove these variables in their fresh interpreters).
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _cache)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.05")
 
 
 def pytest_sessionfinish(session):
