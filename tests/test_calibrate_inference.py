@@ -65,30 +65,43 @@ def _j_draws(model_true, n, rng):
     return [{k: float(sol[k]) + se[k] * rng.standard_normal() for k in se} for _ in range(n)], se
 
 
-def test_j_statistic_chi_square_under_correct_specification_and_rejects_misspecification():
+def _j_fits(data, se, scale_w=1.0):
     from scipy import stats
 
-    rng = np.random.default_rng(2)
-    data, se = _j_draws(M1(beta=TRUE["beta"], p=TRUE["p"]), 30, rng)
     weights = {k: 1.0 / v ** 2 for k, v in se.items()}  # W = S^-1
-    J = []
+    out = []
     for tg in data:
+        tg = {**tg, "w": tg["w"] * scale_w}
         r = calibrate(M1(), tg, FREE, weights=weights, moment_se=se, solve_kwargs=SK, warn=False)
         assert r.converged and r.j_df == 1
         e = np.array([r.moments[k] - r.targets[k] for k in se])
         # with W = S^-1, Hansen's J is e' S^-1 e (twice the loss)
         assert r.j_stat == pytest.approx(float(np.sum(e ** 2 / np.array(list(se.values())) ** 2)), rel=1e-6)
         assert r.j_pvalue == pytest.approx(float(stats.chi2.sf(r.j_stat, 1)), rel=1e-8)
-        J.append(r.j_stat)
-    J = np.array(J)
-    assert 0.4 < J.mean() < 1.9  # E[chi2(1)] = 1; sd of a mean of 30 draws is 0.26
-    assert stats.kstest(J, stats.chi2(1).cdf).pvalue > 1e-3
+        out.append(r)
+    return out
+
+
+def test_j_statistic_formula_and_rejects_misspecification():
+    rng = np.random.default_rng(2)
+    data, se = _j_draws(M1(beta=TRUE["beta"], p=TRUE["p"]), 3, rng)
+    _j_fits(data, se)
     # misspecified: the wage moment is 10% (about 8 s.e.) above what any (beta, p) of this model gives
     # together with the other two moments (e.g. it is measured for another population)
-    for tg in data[:3]:
-        r = calibrate(M1(), {**tg, "w": tg["w"] * 1.1}, FREE, weights=weights, moment_se=se, solve_kwargs=SK,
-                      warn=False)
+    for r in _j_fits(data, se, scale_w=1.1):
         assert r.j_pvalue < 1e-3, r
+
+
+@pytest.mark.slow  # 30 re-calibrations (a Monte Carlo of the J distribution); the formula and the
+# rejection run by default in test_j_statistic_formula_and_rejects_misspecification
+def test_j_statistic_chi_square_under_correct_specification():
+    from scipy import stats
+
+    rng = np.random.default_rng(2)
+    data, se = _j_draws(M1(beta=TRUE["beta"], p=TRUE["p"]), 30, rng)
+    J = np.array([r.j_stat for r in _j_fits(data, se)])
+    assert 0.4 < J.mean() < 1.9  # E[chi2(1)] = 1; sd of a mean of 30 draws is 0.26
+    assert stats.kstest(J, stats.chi2(1).cdf).pvalue > 1e-3
 
 
 def test_standard_errors_missing_say_why():
