@@ -9,12 +9,15 @@ A `Linearization` is F_z at a solved point, ready to solve with. Two kinds:
 
 * **dense** (default for small systems): F_z is formed by forward mode and LU-factorized once;
   every right-hand side (one tangent, a matrix of tangents, an adjoint) reuses that factorization.
-* **matrix-free** (large systems): F_z is never formed; lineax's Krylov solvers (GMRES by default,
-  or BiCGStab) work on Jacobian-vector products, and the transpose (reverse mode) on
-  vector-Jacobian products. Memory stays O(n), so 10^3 - 10^4 unknowns are fine.
+* **matrix-free** (large systems): F_z is never formed; restarted GMRES works on Jacobian-vector
+  products, and the transpose (reverse mode) on vector-Jacobian products. Memory stays O(n), so
+  10^3 - 10^4 unknowns are fine.
+* **structured** (a model's own method): a `StructuredSolver` that knows the block structure of
+  F_z (e.g. inner contractions and a small Schur complement) solves with JVPs and VJPs its own way.
 
-Linear solves go through lineax (`lineax.linear_solve`), so the solve itself is differentiable and
-transposable (JAX transposes the JVP rule of `jo.solve` into one adjoint solve F_z^T lambda = g).
+Every solve is a linear map JAX can transpose (`lu_solve`, `gmres`, or `lax.custom_linear_solve`
+around a structured solver), so JAX turns the JVP rule of `jo.solve` into one adjoint solve
+F_z^T lambda = g.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ import lineax as lx
 import numpy as np
 
 __all__ = ["Linearization", "linearize", "tangent", "tangents", "cotangent", "DENSE_MAX", "default_linear_solver",
-           "ParameterBlock", "residual_tangent",
+           "ParameterBlock", "residual_tangent", "StructuredSolver", "small_gmres",
            "krylov_solver"]
 
 #: Systems with more unknowns than this are differentiated matrix-free by default.
@@ -50,6 +53,81 @@ def default_linear_solver(n: int) -> lx.AbstractLinearSolver:
     return lx.LU() if n <= DENSE_MAX else krylov_solver()
 
 
+class StructuredSolver(eqx.Module):
+    """A model-specific linear solver for F_z x = b (for systems whose block structure a generic
+    method does not see), working with linearizations of the residual function.
+
+    Subclasses implement `solve(residual, z, b, transpose)`: `residual` is the flat map z -> F(z)
+    (parameters closed over), `z` the point; return x with F_z x = b (or F_z^T x = b when
+    `transpose`). Linearize restricted pieces of `residual` (one block of unknowns, one block of
+    equations) with `jax.linearize` / `jax.linear_transpose` so that each step only computes what
+    it needs. jaxoff wraps the solve in `jax.lax.custom_linear_solve`, so forward and reverse mode
+    both go through it.
+    """
+
+    def solve(self, residual: Callable, z: jax.Array, b: jax.Array, transpose: bool) -> jax.Array:
+        raise NotImplementedError
+
+
+def small_gmres(op: Callable, b: jax.Array, preconditioner: jax.Array | None = None, *, rtol: float = 1e-13,
+                max_iter: int | None = None) -> tuple[jax.Array, jax.Array]:
+    """GMRES without restarts, for operators that are costly to apply: right-preconditioned by a
+    matrix M (x = M y), Givens rotations, stopping at the first step whose residual is below `rtol`
+    |b|. Unlike `jax.scipy.sparse.linalg.gmres` it never transposes `op` (so `op` may contain while
+    loops), and unlike a restarted GMRES it stops at the first converged step. Memory: `max_iter`
+    vectors.
+
+    **Arguments:** `op` (x -> A x), `b` (n,), `preconditioner` (n x n, approximately A^-1; default
+    none), `rtol`, `max_iter` (Krylov dimension, default n).
+
+    **Returns:** `(x, relative residual estimate)`.
+    """
+    n = b.shape[0]
+    m = n if max_iter is None else min(int(max_iter), n)
+    apply_M = (lambda v: v) if preconditioner is None else (lambda v: jnp.asarray(preconditioner, b.dtype) @ v)
+    beta = jnp.linalg.norm(b)
+    safe = jnp.where(beta > 0, beta, 1.0)
+    rows = jnp.arange(m + 1)
+
+    def rotate(i, h_cs_sn):
+        h, cs, sn = h_cs_sn
+        a, c = h[i], h[i + 1]
+        return h.at[i].set(cs[i] * a + sn[i] * c).at[i + 1].set(-sn[i] * a + cs[i] * c), cs, sn
+
+    def cond(c):
+        k, *_, res = c
+        return (res > rtol) & (k < m)
+
+    def body(c):
+        k, V, R, g, cs, sn, _ = c
+        w = op(apply_M(V[k]))
+        keep = rows <= k
+        h = jnp.where(keep, V @ w, 0.0)          # classical Gram-Schmidt, twice (CGS2)
+        w = w - h @ V
+        h2 = jnp.where(keep, V @ w, 0.0)
+        w = w - h2 @ V
+        hn = jnp.linalg.norm(w)
+        h = (h + h2).at[k + 1].set(hn)
+        V = V.at[k + 1].set(jnp.where(hn > 0, w / jnp.where(hn > 0, hn, 1.0), 0.0))
+        h, _, _ = jax.lax.fori_loop(0, k, rotate, (h, cs, sn))
+        r = jnp.hypot(h[k], h[k + 1])
+        r_safe = jnp.where(r > 0, r, 1.0)
+        ck, sk = jnp.where(r > 0, h[k] / r_safe, 1.0), jnp.where(r > 0, h[k + 1] / r_safe, 0.0)
+        h = h.at[k].set(r).at[k + 1].set(0.0)
+        g = g.at[k + 1].set(-sk * g[k]).at[k].set(ck * g[k])
+        return k + 1, V, R.at[:, k].set(h[:m]), g, cs.at[k].set(ck), sn.at[k].set(sk), jnp.abs(g[k + 1]) / safe
+
+    V0 = jnp.zeros((m + 1, n), b.dtype).at[0].set(b / safe)
+    g0 = jnp.zeros(m + 1, b.dtype).at[0].set(beta)
+    init = (0, V0, jnp.zeros((m, m), b.dtype), g0, jnp.zeros(m, b.dtype), jnp.zeros(m, b.dtype),
+            jnp.asarray(jnp.where(beta > 0, 1.0, 0.0), b.dtype))
+    k, V, R, g, _, _, res = jax.lax.while_loop(cond, body, init)
+    used = jnp.arange(m) < k
+    R = jnp.where(used[:, None] & used[None, :], R, jnp.eye(m, dtype=b.dtype))
+    y = jax.scipy.linalg.solve_triangular(R, jnp.where(used, g[:m], 0.0), lower=False)
+    return apply_M(V[:m].T @ y), res
+
+
 def _is_dense(solver: lx.AbstractLinearSolver) -> bool:
     return isinstance(solver, (lx.LU, lx.QR, lx.SVD, lx.AutoLinearSolver, lx.Cholesky))
 
@@ -69,6 +147,8 @@ class Linearization:
     def __init__(self, residual, z, solver, matrix=None):
         self.solver = solver
         self.dense = _is_dense(solver)
+        self.structured = isinstance(solver, StructuredSolver)
+        self._residual, self._z = residual, z
         if self.dense:
             matrix = jax.jacfwd(residual)(z) if matrix is None else matrix
             self.finite = jnp.all(jnp.isfinite(matrix))
@@ -95,11 +175,21 @@ class Linearization:
                                              solve_method="batched")
         return x
 
+    def _structured(self, b, transpose: bool):
+        s, F, z = self.solver, self._residual, self._z
+        return jax.lax.custom_linear_solve(
+            (lambda y: self._vjp(y)[0]) if transpose else self._jvp, b,
+            solve=lambda _, rhs: s.solve(F, z, rhs, transpose),
+            transpose_solve=lambda _, rhs: s.solve(F, z, rhs, not transpose))
+
     def solve(self, b: jax.Array, *, transpose: bool = False) -> jax.Array:
         """x with F_z x = b (or F_z^T x = b). `b` is a vector (n,) or a matrix (n, k) of columns
         solved with the one factorization. NaN where F_z was not finite."""
         if self.dense:
             x = jax.scipy.linalg.lu_solve(self.lu, b, trans=1 if transpose else 0)
+        elif self.structured:
+            x = (self._structured(b, transpose) if jnp.ndim(b) == 1 else
+                 jax.vmap(lambda col: self._structured(col, transpose), in_axes=1, out_axes=1)(b))
         elif jnp.ndim(b) == 1:
             x = self._krylov(b, transpose)
         else:

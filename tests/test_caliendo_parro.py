@@ -284,6 +284,45 @@ def test_newton_agrees_with_fixed_point():
     np.testing.assert_allclose(r1["X_hat"], r2["X_hat"], rtol=1e-9)
 
 
+def test_quasi_newton_matches_fixed_point_small_and_large_shocks(small):
+    # the fast method (Broyden on wages, nested inner contractions) and the authors' algorithm find
+    # the same equilibrium, for the 2005 tariffs and for free trade (a large shock)
+    b = small
+    for pct in (b.tariffs_2005, np.zeros_like(b.tariffs)):
+        qn = cp.counterfactual(b, pct)
+        fp = cp.counterfactual(b, pct, method="fixed_point")
+        assert qn.method == "quasi_newton" and qn.converged and fp.converged
+        np.testing.assert_allclose(qn["w_hat"], fp["w_hat"], atol=1e-11)
+        np.testing.assert_allclose(qn["P_hat"], fp["P_hat"], atol=1e-11)
+        np.testing.assert_allclose(qn["X_hat"], fp["X_hat"], rtol=1e-10)
+    # an iteration cap too small to converge is reported, not hidden
+    sol = cp.solve_differentiable(cp._model_for(b, np.zeros_like(b.tariffs)), max_iter=1,
+                                  wage_jacobian_inverse=b.wage_jacobian_inverse(), mask=False)
+    assert not bool(sol.converged)
+
+
+def test_structured_derivatives_match_dense_lu(small):
+    # the block-elimination solver (preconditioned by Broyden's matrix, or with the Schur complement
+    # formed) gives the implicit derivatives of the dense LU path, in reverse and forward mode
+    import lineax as lx
+    b = small
+    J, N = b.J, b.N
+    pct = jnp.asarray(b.tariffs_2005)
+
+    def welfare(p, **kw):
+        return b.solve(cp._model_for(b, p, None, 1.0, validate=False), **kw)["welfare_exact"]
+
+    solvers = {"preconditioned": {}, "formed": {"linear_solver": cp.SchurWages(N=N, JN=J * N)},
+               "dense": {"linear_solver": lx.LU()}}
+    grads = {k: jax.grad(lambda p, kw=kw: welfare(p, **kw)[0])(pct) for k, kw in solvers.items()}
+    tangents = {k: jax.jvp(lambda p, kw=kw: welfare(p, **kw), (pct,), (jnp.ones_like(pct),))[1]
+                for k, kw in solvers.items()}
+    assert float(jnp.max(jnp.abs(grads["dense"]))) > 1e-4
+    for k in ("preconditioned", "formed"):
+        np.testing.assert_allclose(grads[k], grads["dense"], atol=1e-11)
+        np.testing.assert_allclose(tangents[k], tangents["dense"], atol=1e-11)
+
+
 # -- derivatives -----------------------------------------------------------------------------------
 def test_welfare_gradient_matches_finite_differences(base, nafta):
     pct = cp.nafta_tariffs(base)

@@ -44,13 +44,13 @@ from typing import Any, ClassVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import lineax as lx
 import numpy as np
 import pandas as pd
 
 from ..solve import Layout, SolverOptions, assemble, differentiable_root
 from ..solve import solve as _jo_solve
 from ..solvers import Newton
+from .. import implicit
 from ..blocks import input_output as io_block
 from ..blocks.quadrature import gauss_legendre
 from ..model import Model
@@ -58,16 +58,18 @@ from ..transforms import Positive
 from . import _caliendo_parro_data as cpdata
 
 __all__ = ["CaliendoParro", "SUBMODELS", "Baseline", "Result", "baseline", "counterfactual", "nafta_tariffs",
-           "welfare_gradient", "trade_elasticities", "welfare_path", "solve_fixed_point", "solve_differentiable", "equilibrium", "EXPERIMENTS",
-           "NAFTA"]
+           "welfare_gradient", "trade_elasticities", "welfare_path", "solve_fixed_point", "solve_wages", "wage_jacobian",
+           "SchurWages", "solve_differentiable", "equilibrium", "EXPERIMENTS", "NAFTA"]
 
 NAFTA = ("USA", "CAN", "MEX")
 THETA_NONTRADABLE = 8.22
 ROW_SUM_TOL = 1e-10
 RESIDUAL_TOL = 1e-8     # max |scaled residual| of a converged equilibrium (as jo.solve)
-# Implicit derivatives of this system: dense LU of the forward-mode Jacobian. Unpreconditioned GMRES
-# (the core's default above 600 unknowns) stagnates on it (condition number ~2.5e3, stiff blocks).
-DERIVATIVE_SOLVER = lx.LU()
+MAX_LOG_WAGE_STEP = 0.3  # largest quasi-Newton step in ln w_hat
+WAGE_ACCEPT = 100        # converged: max |reduced residual| <= WAGE_ACCEPT * tol after a final exact evaluation
+INEXACT_INNER = 1e-3     # inner tolerances of the quasi-Newton solver: this times max |reduced residual|
+WAGE_JACOBIAN_SWEEPS = 200
+BLOCK_KRYLOV = 16          # GMRES steps for the price and goods blocks of implicit derivatives (then Richardson polishing)
 
 
 def _paper_default(name: str):
@@ -310,33 +312,36 @@ class CaliendoParro(Model):
             "labor_market": (w * self.VA - jnp.sum(self.va_share * st["Y_cf"], axis=0)) / self.VA,
         }
 
-    # -- the authors' algorithm -----------------------------------------------------------------------
-    def fixed_point(self, u: dict, price_tol: float = 1e-13, goods_tol: float = 1e-14, max_inner: int = 5000) -> dict:
-        """One outer step of the authors' algorithm (spec FP.1-FP.4); its fixed point is the equilibrium.
+    # -- inner markets given wages (shared by the authors' algorithm and the quasi-Newton solver) --------
+    def clear_markets(self, lnw, lnP0, Xc0, *, price_tol: float = 1e-13, goods_tol: float = 1e-14,
+                      max_inner: int = 5000, min_inner: int = 0) -> dict:
+        """Given log wage changes, clear every market but the labour markets (spec FP.1-FP.3).
 
-        Given wages, iterate the price system CP.1-CP.2 to convergence (warm-started at `u["P_hat"]`),
-        form the shares CP.3, solve the goods-market system CP.5-CP.6 for absorption by a warm-started
-        iteration, then update wages on the trade-balance excess: w <- w + vfactor * Z / VA with
-        Z = imports - exports + target surplus (this preserves world value added, the numeraire).
+        Iterates the price system CP.1-CP.2 to convergence (warm-started at `lnP0`), forms the
+        shares CP.3, then iterates the goods-market system CP.5-CP.6 for absorption (warm-started at
+        `Xc0`, levels). Both are contractions. `min_inner` forces that many iterations of each loop
+        (forward-mode derivatives through the loops need the tangents to converge too).
 
-        **Arguments:** `u` with `w_hat` (N,), `P_hat` (J,N), `X_hat` (J,N) (natural units).
-
-        **Returns:** the updated dict with the same names and shapes.
+        **Returns:** dict with `lnP` (J,N), `Xc` (J,N), `excess` (N,: trade-balance excess over value
+        added, CP.7), `iterations` (inner iterations, price + goods).
         """
-        w = jnp.asarray(u["w_hat"])
-        lnw = jnp.log(w)
+        w = jnp.exp(lnw)
         tau_cf = self.applied_tariff()
+        th = self.theta[:, None]
+        # CP.2 as sum_i B[j,n,i] c_hat[j,i]^-theta[j]: the tariff part B is fixed in the loop, so each
+        # iteration takes J*N exponentials (not J*N*N) and one batched matrix-vector product
+        B = jnp.where(self.pi > 0, self.pi * (tau_cf / self.tariff) ** -self.theta[:, None, None], 0.0)
 
         def p_step(lnP):
-            return self._log_price(self._share_exponent(self._log_cost(lnw, lnP), tau_cf))
+            e = -th * self._log_cost(lnw, lnP)
+            shift = jnp.max(e, axis=1, keepdims=True)
+            return -(jnp.log(jnp.einsum("jni,ji->jn", B, jnp.exp(e - shift))) + shift) / th
 
         def p_cond(c):
             lnP, lnP_old, k = c
-            return (jnp.max(jnp.abs(jnp.exp(lnP) - jnp.exp(lnP_old))) >= price_tol) & (k < max_inner)
+            return ((jnp.max(jnp.abs(jnp.exp(lnP) - jnp.exp(lnP_old))) >= price_tol) | (k < min_inner)) & (k < max_inner)
 
-        lnP0 = jnp.log(jnp.asarray(u["P_hat"]))
-        lnP1 = p_step(lnP0)
-        lnP, _, _ = jax.lax.while_loop(p_cond, lambda c: (p_step(c[0]), c[0], c[2] + 1), (lnP1, lnP0, 1))
+        lnP, _, kp = jax.lax.while_loop(p_cond, lambda c: (p_step(c[0]), c[0], c[2] + 1), (p_step(lnP0), lnP0, 1))
         lnc = self._log_cost(lnw, lnP)
         st = self._flows(w, lnP, self.X, lnc, tau_cf)
         sh = st["pi_cf"] / tau_cf
@@ -349,13 +354,152 @@ class CaliendoParro(Model):
 
         def x_cond(c):
             Xn, Xo, k = c
-            return (jnp.max(jnp.abs(Xn - Xo) / Xn) >= goods_tol) & (k < max_inner)
+            return ((jnp.max(jnp.abs(Xn - Xo) / Xn) >= goods_tol) | (k < min_inner)) & (k < max_inner)
 
-        X0 = self.X * jnp.asarray(u["X_hat"])
-        Xc, _, _ = jax.lax.while_loop(x_cond, lambda c: (x_step(c[0]), c[0], c[2] + 1), (x_step(X0), X0, 1))
+        Xc, _, kx = jax.lax.while_loop(x_cond, lambda c: (x_step(c[0]), c[0], c[2] + 1), (x_step(Xc0), Xc0, 1))
         Yc = jnp.einsum("jni,jn->ji", sh, Xc)
-        Z = jnp.sum(st["F_cf"] * Xc, axis=0) - jnp.sum(Yc, axis=0) + self.S_cf
-        return {"w_hat": w + self.vfactor * Z / self.VA, "P_hat": jnp.exp(lnP), "X_hat": Xc / self.X}
+        excess = (jnp.sum(Yc, axis=0) - jnp.sum(st["F_cf"] * Xc, axis=0) - self.S_cf) / self.VA
+        return {"lnP": lnP, "Xc": Xc, "excess": excess, "iterations": kp + kx}
+
+    def wage_residual(self, lnw, lnP0, Xc0, min_inner: int = 0, inner_tol=None):
+        """The system reduced to wages: trade balances of regions 1..N-1 and the numeraire (the
+        `trade_balance` residual of the full system, with prices and absorption cleared by
+        `clear_markets`; `inner_tol` loosens both inner tolerances to max(default, inner_tol)).
+        **Returns:** `(r (N,), clear_markets dict)`."""
+        tols = {} if inner_tol is None else {"price_tol": jnp.maximum(1e-13, inner_tol),
+                                              "goods_tol": jnp.maximum(1e-14, inner_tol)}
+        st = self.clear_markets(lnw, lnP0, Xc0, min_inner=min_inner, **tols)
+        numeraire = jnp.log(jnp.sum(self.VA * jnp.exp(lnw)) / jnp.sum(self.VA))
+        return jnp.concatenate([st["excess"][:-1], numeraire[None]]), st
+
+    # -- the authors' algorithm -----------------------------------------------------------------------
+    def fixed_point(self, u: dict) -> dict:
+        """One outer step of the authors' algorithm (spec FP.1-FP.4); its fixed point is the equilibrium.
+
+        Given wages, clear prices and absorption (`clear_markets`, warm-started at `u`), then update
+        wages on the trade-balance excess: w <- w + vfactor * Z / VA with Z = imports - exports +
+        target surplus (this preserves world value added, the numeraire).
+
+        **Arguments:** `u` with `w_hat` (N,), `P_hat` (J,N), `X_hat` (J,N) (natural units).
+
+        **Returns:** the updated dict with the same names and shapes.
+        """
+        w = jnp.asarray(u["w_hat"])
+        st = self.clear_markets(jnp.log(w), jnp.log(jnp.asarray(u["P_hat"])), self.X * jnp.asarray(u["X_hat"]))
+        return {"w_hat": w - self.vfactor * st["excess"], "P_hat": jnp.exp(st["lnP"]), "X_hat": st["Xc"] / self.X}
+
+
+class SchurWages(implicit.StructuredSolver):
+    """Solves F_z x = b (and F_z^T x = b) of the Caliendo-Parro system by block elimination.
+
+    Unknowns (internal) are ordered (ln w (N), ln P (JN), ln X_hat (JN)) and residuals (price index
+    (JN), goods market (JN), trade balance (N)). The price block does not depend on absorption, so
+    the (P, X) block B is block-triangular; its diagonal blocks, I - (a contraction), are solved by
+    GMRES on linearizations restricted to the block (each sweep computes one block's
+    tangents only). What remains is the N x N Schur complement on wages (the Jacobian of the
+    system reduced to wages), formed by N batched applications and solved densely. Nothing of size
+    (JN)^2 is formed. With a `preconditioner` (the quasi-Newton solver's final inverse Jacobian),
+    the Schur system is solved by preconditioned GMRES instead: a few single-vector applications in
+    place of N batched ones.
+    """
+
+    N: int = eqx.field(static=True)
+    JN: int = eqx.field(static=True)
+    preconditioner: Any = None      # approximate inverse of the Schur complement (N x N), e.g. Broyden's
+    rtol: float = eqx.field(static=True, default=1e-13)
+    max_sweeps: int = eqx.field(static=True, default=2000)
+    krylov: int = eqx.field(static=True, default=BLOCK_KRYLOV)
+
+    def _split_u(self, v):
+        return v[:self.N], v[self.N:self.N + self.JN], v[self.N + self.JN:]
+
+    def _block_solve(self, op, b):
+        """x with op(x) = b for op = I - (a contraction): GMRES (at most `BLOCK_KRYLOV` steps), then
+        Richardson sweeps x <- x + (b - op(x)) until the residual is below `rtol` |b| (a safeguard:
+        usually there is nothing left to do)."""
+        scale = jnp.max(jnp.abs(b))
+        x0 = implicit.small_gmres(op, b, rtol=self.rtol, max_iter=self.krylov)[0] if self.krylov else jnp.zeros_like(b)
+
+        def cond(c):
+            _, r, k = c
+            return (jnp.max(jnp.abs(r)) > self.rtol * scale) & (k < self.max_sweeps)
+
+        def body(c):
+            x, r, k = c
+            x = x + r
+            return x, b - op(x), k + 1
+
+        x, _, _ = jax.lax.while_loop(cond, body, (x0, b - op(x0), 0))
+        return x
+
+    def _blocks(self, residual, z):
+        """Linear maps of the blocks: (equations <- unknowns)."""
+        N, JN = self.N, self.JN
+        zw, zP, zX = self._split_u(z)
+
+        def rows(w, P, X):
+            r = residual(jnp.concatenate([w, P, X]))
+            return r[2 * JN:], r[:JN], r[JN:2 * JN]            # (trade, price, goods)
+
+        lin = lambda f, *x: jax.linearize(f, *x)[1]  # noqa: E731
+        return {
+            "PP": lin(lambda P: rows(zw, P, zX)[1], zP),
+            "XP": lin(lambda P: rows(zw, P, zX)[2], zP),
+            "XX": lin(lambda X: rows(zw, zP, X)[2], zX),
+            "w": lin(lambda w: rows(w, zP, zX), zw),              # -> (trade, price, goods)
+            "T": lin(lambda P, X: rows(zw, P, X)[0], zP, zX),    # trade rows <- (P, X)
+        }, (jnp.zeros(N), jnp.zeros(JN))
+
+    def solve(self, residual, z, b, transpose):
+        blk, (zN, zJ) = self._blocks(residual, z)
+        rich = self._block_solve
+        if not transpose:
+            def B_inv(bP, bX):
+                xP = rich(blk["PP"], bP)
+                return xP, rich(blk["XX"], bX - blk["XP"](xP))
+
+            bT, bP, bX = b[2 * self.JN:], b[:self.JN], b[self.JN:2 * self.JN]
+
+            def schur(v):
+                Tv, Pv, Xv = blk["w"](v)
+                return Tv - blk["T"](*B_inv(Pv, Xv))
+
+            dw = self._schur_solve(schur, bT - blk["T"](*B_inv(bP, bX)))
+            _, Pw, Xw = blk["w"](dw)
+            xP, xX = B_inv(bP - Pw, bX - Xw)
+            return jnp.concatenate([dw, xP, xX])
+        # transpose: F_z^T y = c, with y in equation space (trade, price, goods) and c in unknown space
+        tr = {k: jax.linear_transpose(f, *p) for k, f, p in (
+            ("PP", blk["PP"], (zJ,)), ("XP", blk["XP"], (zJ,)), ("XX", blk["XX"], (zJ,)), ("w", blk["w"], (zN,)),
+            ("T", blk["T"], (zJ, zJ)))}
+        PPt = lambda y: tr["PP"](y)[0]  # noqa: E731
+        XPt = lambda y: tr["XP"](y)[0]  # noqa: E731
+        XXt = lambda y: tr["XX"](y)[0]  # noqa: E731
+        wt = lambda T, P, X: tr["w"]((T, P, X))[0]  # noqa: E731
+
+        def Bt_inv(cP, cX):
+            yX = rich(XXt, cX)
+            return rich(PPt, cP - XPt(yX)), yX
+
+        cw, cP, cX = self._split_u(b)
+
+        def schur_t(v):
+            TP, TX = tr["T"](v)
+            return wt(v, zJ, zJ) - wt(zN, *Bt_inv(TP, TX))
+
+        yT = self._schur_solve(schur_t, cw - wt(zN, *Bt_inv(cP, cX)), transpose=True)
+        TP, TX = tr["T"](yT)
+        yP, yX = Bt_inv(cP - TP, cX - TX)
+        return jnp.concatenate([yP, yX, yT])
+
+    def _schur_solve(self, op, b, transpose=False):
+        """Solve the N x N Schur system S x = b, given x -> S x."""
+        if self.preconditioner is None:
+            # formed column by column (one batched pass over the N unit vectors) and LU-solved
+            S = jax.vmap(op, in_axes=1, out_axes=1)(jnp.eye(self.N, dtype=b.dtype))
+            return jnp.linalg.solve(S, b)
+        H = jnp.asarray(self.preconditioner, dtype=b.dtype)
+        return implicit.small_gmres(op, b, H.T if transpose else H, rtol=1e-13)[0]
 
 
 SUBMODELS = {"CP": CaliendoParro}
@@ -390,6 +534,85 @@ def _fp_loop(model, u0, tol, max_iter):
 
     u, g, k = jax.lax.while_loop(cond, body, (u0, jnp.asarray(jnp.inf), 0))
     return u, k, g < tol
+
+
+def wage_jacobian(model: CaliendoParro, lnw=None) -> jax.Array:
+    """d(reduced residual)/d ln w (N x N) at `lnw` (default: no wage change), by forward mode
+    through `clear_markets` (the inner loops forced long enough for the tangents to converge).
+    It starts the quasi-Newton solver; a `Baseline` computes it once at zero shock."""
+    return _wage_jacobian_jit(model, jnp.zeros(model.VA.shape[0]) if lnw is None else lnw)
+
+
+@eqx.filter_jit
+def _wage_jacobian_jit(model, lnw):
+    J, N = model.X.shape
+    lnP0 = jnp.zeros((J, N))
+    return jax.jacfwd(lambda x: model.wage_residual(x, lnP0, model.X, min_inner=WAGE_JACOBIAN_SWEEPS)[0])(lnw)
+
+
+def solve_wages(model: CaliendoParro, wage_jacobian_inverse=None, tol: float = 1e-12, max_iter: int = 200):
+    """Solve by a quasi-Newton method on the N wages (the fast method; traceable, vmap-able).
+
+    The system is reduced to wages: for given wages, prices and absorption clear by their inner
+    contractions (`clear_markets`, warm-started from the previous iterate) and the residual is the
+    trade balance plus the numeraire (`wage_residual`). Broyden's method ("good" update of the
+    inverse Jacobian) starts from the inverse of `wage_jacobian` and takes steps of at most 0.3
+    in ln w with a backtracking line search on ||r||; a failed step shrinks the next one.
+
+    **Arguments:** `model`; `wage_jacobian_inverse` (N x N; default: computed at the model's own
+    tariffs, about as costly as the solve itself, so `Baseline` passes its cached one); `tol`
+    (max |reduced residual|); `max_iter` (outer iterations).
+
+    The inner loops run to a tolerance of 1e-3 max |r| (at least their defaults), so early steps are
+    cheap; the final point is evaluated again at full inner accuracy.
+
+    **Returns:** `(u, n_iter, converged)`: the unknowns dict (natural units), outer iterations, a bool
+    (max |r| <= 100 `tol` at that final evaluation; the full residual check, max |F| <= 1e-8, follows
+    in `solve_differentiable`).
+    """
+    H0 = jnp.linalg.inv(wage_jacobian(model)) if wage_jacobian_inverse is None else jnp.asarray(wage_jacobian_inverse)
+    return _broyden(model, H0, tol, max_iter)[:3]
+
+
+@eqx.filter_jit
+def _broyden(model, H0, tol, max_iter):
+    J, N = model.X.shape
+    lnw = jnp.zeros(N)
+    r, st = model.wage_residual(lnw, jnp.zeros((J, N)), model.X, inner_tol=INEXACT_INNER * 1e-2)
+
+    def norm(v):
+        return jnp.sqrt(jnp.sum(v * v))
+
+    def cond(c):
+        return (jnp.max(jnp.abs(c[1])) > tol) & (c[6] < max_iter)
+
+    def body(c):
+        lnw, r, excess, H, lnP, Xc, k, t = c
+        # a quasi-Newton step, or after two failed line searches one step of the authors' update
+        # (always a descent step for the trade balance) with the inverse Jacobian reset
+        fp_step = t < 0.1
+        dx = -H @ r
+        dx = dx * jnp.minimum(1.0, MAX_LOG_WAGE_STEP / jnp.max(jnp.abs(dx))) * t
+        dx = jnp.where(fp_step, jnp.log1p(-model.vfactor * excess * jnp.exp(-lnw)), dx)
+        H = jnp.where(fp_step, H0, H)
+        r2, st = model.wage_residual(lnw + dx, lnP, Xc, inner_tol=INEXACT_INNER * jnp.max(jnp.abs(r)))
+        finite = jnp.all(jnp.isfinite(r2))
+        ok = finite & ((norm(r2) <= (1 - 1e-4 * t) * norm(r)) | fp_step)
+        dr = r2 - r
+        Hdr = H @ dr
+        H2 = H + jnp.outer(dx - Hdr, dx @ H) / (dx @ Hdr)
+        H2 = jnp.where(jnp.all(jnp.isfinite(H2)), H2, H0)
+        keep = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
+        return (keep(lnw + dx, lnw), keep(r2, r), keep(st["excess"], excess), keep(H2, H), keep(st["lnP"], lnP),
+                keep(st["Xc"], Xc), k + 1, jnp.where(ok, 1.0, jnp.where(fp_step, 0.5 * t, 0.25 * t)))
+
+    init = (lnw, r, st["excess"], H0, st["lnP"], st["Xc"], 0, jnp.asarray(1.0))
+    lnw, r, _, H, lnP, Xc, k, _ = jax.lax.while_loop(cond, body, init)
+    # the last evaluation at full inner accuracy (the inexact tolerances only steer the steps)
+    r, st = model.wage_residual(lnw, lnP, Xc)
+    lnP, Xc = st["lnP"], st["Xc"]
+    u = {"w_hat": jnp.exp(lnw), "P_hat": jnp.exp(lnP), "X_hat": Xc / model.X}
+    return u, k, jnp.max(jnp.abs(r)) <= WAGE_ACCEPT * tol, H
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -434,6 +657,20 @@ class Baseline:
         goods = 1 + off * pct / 100
         return jnp.concatenate([goods, jnp.ones((self.J - self.JT, self.N, self.N))], axis=0)
 
+    def wage_jacobian_inverse(self) -> np.ndarray:
+        """Inverse of the reduced (wage) Jacobian at the baseline, computed once: the quasi-Newton
+        solver's start for every counterfactual from this baseline (N x N)."""
+        if "H0" not in self._cache:
+            with jax.ensure_compile_time_eval():
+                self._cache["H0"] = np.linalg.inv(np.asarray(wage_jacobian(self.model)))
+        return self._cache["H0"]
+
+    def solve(self, model: CaliendoParro, method: str = "quasi_newton", **options):
+        """`solve_differentiable(model, ...)` started from this baseline's wage Jacobian (traceable)."""
+        if method == "quasi_newton":
+            options.setdefault("wage_jacobian_inverse", self.wage_jacobian_inverse())
+        return solve_differentiable(model, method=method, **options)
+
     def region(self, code: str) -> int:
         """Position of a region code (ValueError listing the codes if unknown)."""
         if code not in self.regions:
@@ -460,7 +697,7 @@ def _rebuild(model: CaliendoParro, sol, zero_S: bool) -> dict:
 
 def _fp_solution(model: CaliendoParro, what: str, steps: list) -> dict:
     """Solve by the authors' fixed point, check it, record diagnostics; unknowns and outputs by name."""
-    sol = _solve_fp_jit(model, mask=False)
+    sol = _solve_jit(model, method="fixed_point", mask=False)
     if not bool(sol.converged):
         raise RuntimeError(f"caliendo_parro: the {what} did not converge ({int(sol.steps)} iterations, "
                            f"max |residual| {float(sol.residual_norm):.3g})")
@@ -684,7 +921,7 @@ class Result:
                 f"residual_norm={self.residual_norm:.2g}, regions={len(self.base.regions)})")
 
 
-def counterfactual(base: Baseline, tariffs=None, *, S_cf=None, shock_scale: float = 1.0, method: str = "fixed_point",
+def counterfactual(base: Baseline, tariffs=None, *, S_cf=None, shock_scale: float = 1.0, method: str = "quasi_newton",
                    guess=None, **solve_options) -> Result:
     """Solve a counterfactual from a baseline.
 
@@ -695,9 +932,11 @@ def counterfactual(base: Baseline, tariffs=None, *, S_cf=None, shock_scale: floa
       are ignored. Default: the baseline tariffs.
     - `S_cf`: counterfactual trade surpluses (N,), in units of the baseline money (default: baseline).
     - `shock_scale`: fraction of the tariff change applied (1 = all of it).
-    - `method`: "fixed_point" (default: the authors' algorithm, compiled, with implicit derivatives
-      attached at its root; see `solve_differentiable`) or "newton" (`jo.solve` with dense Newton from
-      the baseline, 5-8 steps; or pass `solver=...`).
+    - `method`: "quasi_newton" (default: Broyden on the N wages with nested inner contractions,
+      started from the baseline's wage Jacobian; see `solve_wages`; if it fails, the authors'
+      algorithm runs instead and `result.method` says so), "fixed_point" (the authors' algorithm,
+      compiled) or "newton" (`jo.solve` with dense Newton on all 2,511 unknowns; or pass
+      `solver=...`). All attach implicit derivatives at the root (`solve_differentiable`).
     - `guess`: a previous `Result` or dict of unknowns to start from (method "newton").
     - `**solve_options`: passed to `jo.solve` (method "newton").
 
@@ -705,8 +944,13 @@ def counterfactual(base: Baseline, tariffs=None, *, S_cf=None, shock_scale: floa
     """
     model = _model_for(base, tariffs, S_cf, shock_scale)
     pct = None if tariffs is None else np.asarray(tariffs, dtype=float)
-    if method == "fixed_point":
-        sol = _solve_fp_jit(model)
+    if method == "quasi_newton":
+        sol = _solve_jit(model, method=method, wage_jacobian_inverse=base.wage_jacobian_inverse())
+        if not bool(sol.converged):
+            method = "quasi_newton (failed) -> fixed_point"
+            sol = _solve_jit(model, method="fixed_point")
+    elif method == "fixed_point":
+        sol = _solve_jit(model, method=method)
     elif method == "newton":
         if isinstance(guess, Result):
             guess = guess.solution
@@ -714,7 +958,7 @@ def counterfactual(base: Baseline, tariffs=None, *, S_cf=None, shock_scale: floa
             solve_options["solver"] = Newton()    # dense Newton: F_z is cheap here (custom JVP)
         sol = _jo_solve(model, guess, **solve_options)
     else:
-        raise ValueError(f"method must be 'fixed_point' or 'newton'; got {method!r}")
+        raise ValueError(f"method must be 'quasi_newton', 'fixed_point' or 'newton'; got {method!r}")
     return Result(base, model, sol, method, pct)
 
 
@@ -783,30 +1027,45 @@ def offshoring_by_sector(model: CaliendoParro, solution=None) -> dict:
 # ---------------------------------------------------------------------------------------------------
 # Derivatives
 # ---------------------------------------------------------------------------------------------------
-def solve_differentiable(model: CaliendoParro, *, tol: float = 1e-14, max_iter: int = 5000, mask: bool = True,
+def solve_differentiable(model: CaliendoParro, *, method: str = "quasi_newton", wage_jacobian_inverse=None,
+                         tol: float | None = None, max_iter: int | None = None, mask: bool = True,
                          linear_solver=None):
-    """Solve by the authors' fixed point and return a `Solution` that carries implicit derivatives.
+    """Solve and return a `Solution` that carries implicit derivatives.
 
-    The root is found without derivative tracking (`solve_fixed_point`); `jo`'s implicit-function
-    rule is then attached at that root (`differentiable_root` with a dense LU of F_z; unpreconditioned
-    GMRES stagnates on this system), so `jax.grad` (one adjoint solve), `jax.jvp`, `jax.vmap` and
-    `jax.jit` go through it.
-    The status is "converged" only if the fixed point converged and max |residual| <= 1e-8.
+    The root is found without derivative tracking, by `solve_wages` (method "quasi_newton": Broyden
+    on the N wages with nested inner contractions, the fast method) or `solve_fixed_point`
+    ("fixed_point": the authors' algorithm). jaxoff's implicit-function rule is then attached at that
+    root (`differentiable_root`), so `jax.grad` (one adjoint solve), `jax.jvp`, `jax.vmap` and
+    `jax.jit` go through it. The linear solves use `SchurWages` (block elimination down to an N x N
+    system; never forms the 2,511 x 2,511 Jacobian); pass `linear_solver=lineax.LU()` for the dense
+    alternative.
+    The status is "converged" only if the method converged and max |residual| <= 1e-8.
 
-    **Arguments:** `model`; `tol`, `max_iter` of the fixed point; `mask` (NaN for failed points);
-    `linear_solver` (a lineax solver for the implicit derivative; default dense LU).
+    **Arguments:** `model`; `method`; `wage_jacobian_inverse` (quasi-Newton start, see `solve_wages`);
+    `tol`, `max_iter` of the method (defaults: 1e-12 and 200 for quasi-Newton, 1e-14 and 5000 for the
+    fixed point); `mask` (NaN for failed points); `linear_solver` (for the implicit derivative).
 
     **Returns:** a `Solution`.
     """
     frozen = jax.tree_util.tree_map(jax.lax.stop_gradient, model)
-    u, k, ok = _fp_loop(frozen, frozen.guess(), tol, max_iter)
+    if method == "quasi_newton":
+        H0 = (jnp.linalg.inv(wage_jacobian(frozen)) if wage_jacobian_inverse is None
+              else jax.lax.stop_gradient(jnp.asarray(wage_jacobian_inverse)))
+        u, k, ok, H = _broyden(frozen, H0, 1e-12 if tol is None else tol, 200 if max_iter is None else max_iter)
+    elif method == "fixed_point":
+        u, k, ok = _fp_loop(frozen, frozen.guess(), 1e-14 if tol is None else tol, 5000 if max_iter is None else max_iter)
+        H = None
+    else:
+        raise ValueError(f"method must be 'quasi_newton' or 'fixed_point'; got {method!r}")
     layout = Layout.of(model, u)
-    linear_solver = DERIVATIVE_SOLVER if linear_solver is None else linear_solver
+    if linear_solver is None:
+        J, N = model.X.shape
+        linear_solver = SchurWages(N=N, JN=J * N, preconditioner=H)
     z = differentiable_root(model, layout, layout.to_internal(frozen, u), linear_solver)
     return assemble(model, layout, z, ok, k, SolverOptions(residual_tol=RESIDUAL_TOL, mask=mask))
 
 
-_solve_fp_jit = eqx.filter_jit(solve_differentiable)
+_solve_jit = eqx.filter_jit(solve_differentiable)
 
 
 def equilibrium(base: Baseline, tariffs=None, *, S_cf=None, shock_scale=1.0):
@@ -817,7 +1076,7 @@ def equilibrium(base: Baseline, tariffs=None, *, S_cf=None, shock_scale=1.0):
 
     **Returns:** a `Solution` (outputs `welfare_exact`, `welfare_paper`, `real_wage`, `trade_cf`, ...).
     """
-    return solve_differentiable(_model_for(base, tariffs, S_cf, shock_scale, validate=False))
+    return base.solve(_model_for(base, tariffs, S_cf, shock_scale, validate=False))
 
 
 def _welfare_fn(base: Baseline, region: str, measure: str, S_cf=None):
@@ -827,7 +1086,7 @@ def _welfare_fn(base: Baseline, region: str, measure: str, S_cf=None):
         raise ValueError(f"measure must be 'exact', 'paper' or 'real_wage'; got {measure!r}")
 
     def f(pct):
-        sol = solve_differentiable(_model_for(base, pct, S_cf, 1.0, validate=False), linear_solver=DERIVATIVE_SOLVER)
+        sol = base.solve(_model_for(base, pct, S_cf, 1.0, validate=False))
         return sol[key][k]
     return f
 
@@ -862,7 +1121,7 @@ def trade_elasticities(base: Baseline, importer: str, exporter: str, tariffs=Non
     if key not in base._cache:
         def lnM(lntau):
             p = 100 * (jnp.exp(lntau) - 1)
-            sol = solve_differentiable(_model_for(base, p, None, 1.0, validate=False), linear_solver=DERIVATIVE_SOLVER)
+            sol = base.solve(_model_for(base, p, None, 1.0, validate=False))
             return jnp.log(jnp.sum(sol["trade_cf"][:base.JT, n, i]))
         base._cache[key] = jax.jit(jax.value_and_grad(lnM))
     v, g = base._cache[key](jnp.log1p(pct / 100))
@@ -889,8 +1148,7 @@ def welfare_path(base: Baseline, tariffs, *, nodes: int = 8, old=None) -> pd.Dat
     wq = 0.5 * jnp.asarray(wq)
 
     def lnW(s):
-        sol = solve_differentiable(_model_for(base, old + s * (new - old), None, 1.0, validate=False),
-                                   linear_solver=DERIVATIVE_SOLVER)
+        sol = base.solve(_model_for(base, old + s * (new - old), None, 1.0, validate=False))
         return jnp.log1p(sol["welfare_exact"] / 100)
 
     def dlnW(s):
