@@ -49,7 +49,9 @@ def test_sweep_sharded_over_four_devices_equals_one_device(mode):
     # "serial": host devices take their slices in turn (the CPU default); "shard_map": the accelerator
     # path, run here on forced host devices with 8 points per device (below the sizes at which
     # jaxlib 0.10's threaded batched LAPACK kernels were seen to deadlock)
-    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    # keep the suite's own XLA flags (tests/conftest.py): the one-device reference below is compiled with them
+    flags = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=flags)
     cache = jax.config.jax_compilation_cache_dir  # the suite's persistent cache (tests/conftest.py)
     if cache:
         env.setdefault("JAX_COMPILATION_CACHE_DIR", cache)
