@@ -184,7 +184,8 @@ def calibrate_many(
     names them), never dropped.
     """
     import pandas as pd
-    from tqdm.auto import tqdm
+
+    from .._progress import progress_bar
 
     warn = kwargs.pop("warn", True)
     df = targets_table
@@ -234,7 +235,7 @@ def calibrate_many(
     todo = [u for u in df.index if u not in done]
     results = _LazyResults()
     rows: dict = dict(done)
-    bar = tqdm(total=len(df), initial=len(done), desc=f"calibrate {model.label()}", disable=not progress)
+    bar = progress_bar(total=len(df), initial=len(done), desc=f"calibrate {model.label()}", disable=not progress)
     prev = None
 
     def record(uid, row, save=True):

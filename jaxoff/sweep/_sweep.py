@@ -142,9 +142,9 @@ def sweep(
 
     bar = None
     if progress and n_chunks > 1:
-        from tqdm.auto import tqdm
+        from .._progress import progress_bar
 
-        bar = tqdm(total=n, unit="pt", desc=f"sweep {model.label()}", leave=False)
+        bar = progress_bar(total=n, unit="pt", desc=f"sweep {model.label()}", leave=False)
 
     t0 = time.perf_counter()
     out: dict | None = None  # host arrays for all n points, filled chunk by chunk (no concatenation)
