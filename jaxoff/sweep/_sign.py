@@ -21,9 +21,12 @@ class SignCheck:
     **Fields:** `holds` (True iff every evaluated point has the claimed sign and at least one point
     was evaluated), `share_held` (held / evaluated), `n_points`, `n_evaluated`, `n_held`, `n_failed`,
     `n_skipped` (not converged, invalid, out of regime or non-finite derivative: never counted as
-    holding), `skipped_by_reason` (counts), `points` (every point with its value and `verdict`:
-    "holds", "fails" or "skipped"), `failing` (the failing points), `where_holds` / `where_fails`
-    (per-parameter [min, max] of the holding / failing points), and a description of the claim.
+    holding), `n_zero` (evaluated points where the value is exactly zero, e.g. a corner where the
+    mechanism is switched off: they fail a strict claim and hold a weak one, and are reported on
+    their own), `skipped_by_reason` (counts), `points` (every point with its value and `verdict`:
+    "holds", "fails", "zero" or "skipped"), `failing` (the failing points), `where_holds` /
+    `where_fails` / `where_zero` (per-parameter [min, max] of those points), and a description of
+    the claim.
     """
 
     claim: str
@@ -39,13 +42,19 @@ class SignCheck:
     failing: Any
     where_holds: dict
     where_fails: dict
+    n_zero: int = 0
+    where_zero: dict = dataclasses.field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return self.holds
 
     def __repr__(self) -> str:
+        zero = ""
+        if self.n_zero:
+            where = ", ".join(f"{k} in [{a:g}, {b:g}]" for k, (a, b) in self.where_zero.items())
+            zero = f", exactly zero at {self.n_zero} ({where})"
         return (f"SignCheck({self.claim}: holds at {self.n_held}/{self.n_evaluated} evaluated points "
-                f"(share {self.share_held:.4g}), fails at {self.n_failed}, skipped {self.n_skipped} "
+                f"(share {self.share_held:.4g}), fails at {self.n_failed}{zero}, skipped {self.n_skipped} "
                 f"{self.skipped_by_reason})")
 
 
@@ -118,14 +127,16 @@ def check_sign(
     status = df["status"].astype(str).to_numpy()
     reason = np.where(status != "converged", status, np.where(np.isfinite(value), "", "nonfinite_derivative"))
     evaluated = reason == ""
+    zero = evaluated & (value == 0)
     good = sign * value > 0 if strict else sign * value >= 0
-    verdict = np.where(~evaluated, "skipped", np.where(good, "holds", "fails"))
+    verdict = np.where(~evaluated, "skipped", np.where(good, "holds", np.where(zero, "zero", "fails")))
     points = df[list(pts) + [col, "status"]].copy()
     points["verdict"] = verdict
     points["skip_reason"] = reason
     n_eval = int(evaluated.sum())
     n_held = int((verdict == "holds").sum())
     n_failed = int((verdict == "fails").sum())
+    n_zero = int((verdict == "zero").sum())
     reasons, counts = np.unique(reason[~evaluated], return_counts=True)
 
     def ranges(mask):
@@ -138,10 +149,11 @@ def check_sign(
     claim = (f"{col} {rel} 0 on {', '.join(f'{k} in [{a:g}, {b:g}]' for k, (a, b) in box.items())} "
              f"({model.label()})")
     return SignCheck(
-        claim=claim, holds=bool(n_eval > 0 and n_failed == 0),
+        claim=claim, holds=bool(n_eval > 0 and n_failed == 0 and n_zero == 0),
         share_held=(n_held / n_eval) if n_eval else float("nan"),
         n_points=len(points), n_evaluated=n_eval, n_held=n_held, n_failed=n_failed,
         n_skipped=int((~evaluated).sum()), skipped_by_reason={str(r): int(c) for r, c in zip(reasons, counts)},
         points=points, failing=points[verdict == "fails"].reset_index(drop=True),
         where_holds=ranges(verdict == "holds"), where_fails=ranges(verdict == "fails"),
+        n_zero=n_zero, where_zero=ranges(verdict == "zero"),
     )
