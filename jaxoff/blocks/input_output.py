@@ -32,6 +32,9 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float, Int
+
+# Shape names in the annotations: n = N*S rows of the table (country-major), N countries, S sectors.
 
 __all__ = [
     "technical_coefficients", "leontief_inverse", "value_added_coefficients", "gross_exports",
@@ -58,7 +61,7 @@ def _n_sectors(size: int, n_countries: int) -> int:
     return size // n_countries
 
 
-def country_index(n_countries: int, n_sectors: int):
+def country_index(n_countries: int, n_sectors: int) -> Int[Array, " n"]:
     """Country of each row/column of a country-major table.
 
     **Arguments:** ``n_countries`` N, ``n_sectors`` S.
@@ -69,7 +72,7 @@ def country_index(n_countries: int, n_sectors: int):
 
 
 @jax.jit
-def technical_coefficients(Z, X):
+def technical_coefficients(Z: Float[ArrayLike, "n n"], X: Float[ArrayLike, " n"]) -> Float[Array, "n n"]:
     """Input coefficients ``A = Z / X`` (column-wise), with ``A[:, j] = 0`` where ``X[j] = 0``.
 
     **Arguments:** ``Z`` (n, n) intermediate flows (row supplier, column user); ``X`` (n,) gross output.
@@ -85,7 +88,7 @@ def technical_coefficients(Z, X):
 
 
 @jax.jit
-def leontief_inverse(A):
+def leontief_inverse(A: Float[ArrayLike, "n n"]) -> Float[Array, "n n"]:
     """Leontief inverse ``L = (I - A)^-1`` (by an LU solve against the identity).
 
     ``L[i, j]`` is the output of ``i`` needed, directly and indirectly, per unit of final demand for ``j``.
@@ -103,7 +106,7 @@ def leontief_inverse(A):
 
 
 @jax.jit
-def value_added_coefficients(Z, X):
+def value_added_coefficients(Z: Float[ArrayLike, "n n"], X: Float[ArrayLike, " n"]) -> Float[Array, " n"]:
     """Value added per unit of gross output, ``v[j] = 1 - sum_i Z[i, j] / X[j]``.
 
     Value added here is everything paid out of output that is not an intermediate input from the table
@@ -119,7 +122,7 @@ def value_added_coefficients(Z, X):
 
 
 @partial(jax.jit, static_argnames=("n_countries",))
-def gross_exports(Z, F, n_countries: int):
+def gross_exports(Z: Float[ArrayLike, "n n"], F: Float[ArrayLike, "n N"], n_countries: int) -> Float[Array, " n"]:
     """Gross exports of every (country, sector): sales of intermediates and final goods abroad.
 
     ``E[i] = sum_{j: c(j) != c(i)} Z[i, j] + sum_{d != c(i)} F[i, d]``.
@@ -144,7 +147,8 @@ def gross_exports(Z, F, n_countries: int):
 
 
 @partial(jax.jit, static_argnames=("n_countries",))
-def value_added_origin(Z, X, n_countries: int, va=None):
+def value_added_origin(Z: Float[ArrayLike, "n n"], X: Float[ArrayLike, " n"], n_countries: int,
+                       va: Float[ArrayLike, " n"] | None = None) -> Float[Array, "N n"]:
     """Value-added content of one unit of each (country, sector)'s output, by country of origin.
 
     ``VB[c, j] = sum_{k in c} v[k] L[k, j]``: the value added of country ``c`` embodied in one unit of the
@@ -176,7 +180,9 @@ def value_added_origin(Z, X, n_countries: int, va=None):
 
 
 @partial(jax.jit, static_argnames=("n_countries", "by_sector"))
-def fva_share_of_gross_exports(Z, F, X, n_countries: int, *, by_sector: bool = False, va=None):
+def fva_share_of_gross_exports(Z: Float[ArrayLike, "n n"], F: Float[ArrayLike, "n N"], X: Float[ArrayLike, " n"],
+                               n_countries: int, *, by_sector: bool = False, va: Float[ArrayLike, " n"] | None = None
+                               ) -> Float[Array, " N"] | tuple[Float[Array, " N"], Float[Array, "N S"]]:
     """Foreign value-added share of gross exports (TiVA's EXGR_FVASH concept), as a fraction.
 
     With ``VB = V L`` (``value_added_origin``) and gross exports ``E`` (``gross_exports``):
@@ -212,7 +218,7 @@ def fva_share_of_gross_exports(Z, F, X, n_countries: int, *, by_sector: bool = F
 
 
 @partial(jax.jit, static_argnames=("n_countries",))
-def imported_input_shares(Z, n_countries: int):
+def imported_input_shares(Z: Float[ArrayLike, "n n"], n_countries: int) -> Float[Array, "N S"]:
     """Share of imported inputs in each (country, sector)'s intermediate purchases.
 
     ``m[c, s] = sum_{i: c(i) != c} Z[i, (c, s)] / sum_i Z[i, (c, s)]`` (Feenstra and Hanson's broad
