@@ -7,7 +7,15 @@ call, and classify each point:
 * converged: status 0 and the residuals, recomputed from the returned unknowns, below 1e-8, with
   every regime flag true;
 * flagged: non-zero status (not converged, invalid, out of regime, non-finite), values NaN;
-* wrong: status 0 but the recomputed residual or a regime flag says otherwise. Must be 0.
+* wrong: status 0 but the recomputed residual or a regime flag says otherwise. Must be 0;
+* missed: flagged although an in-regime equilibrium exists. For every flagged point an independent
+  search (`scipy.optimize.root`, methods hybr and lm, on the model's residuals in its own unknowns,
+  then a few Newton steps of polish) starts from the model's guess, the default-parameter solution,
+  the end of a continuation from the default parameters to the point (Newton-corrected steps along
+  the straight line in parameter space, each warm-started from the last solved one) and random
+  perturbations of the default solution. A root counts only if its residual max-norm is below
+  1e-10, every unknown lies strictly inside its domain and every regime check of the model holds.
+  Must be 0.
 
 Usage: python benchmarks/reliability.py [--n 2000] [--families trading_tasks,...] [--out benchmarks/reliability.md]
 """
@@ -17,12 +25,16 @@ import argparse
 import time
 import warnings
 
+import scipy.optimize
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import jaxoff as jo
 from jaxoff import models
+from jaxoff.solve import Layout, residual_vector
+from jaxoff.solvers import Newton
 
 
 def _tie_similar_countries(p, d):
@@ -74,38 +86,183 @@ def classify(cls, pts):
     converged = status == 0
     wrong = converged & (~(worst <= 1e-8) | ~regime)
     by_status = [int((status == k).sum()) for k in (3, 1, 4)]  # out of regime, not converged, non-finite
-    return int(converged.sum() - wrong.sum()), int((~converged).sum()), int(wrong.sum()), by_status
+    return int(converged.sum() - wrong.sum()), int((~converged).sum()), int(wrong.sum()), by_status, status
+
+
+# -- the independent search for equilibria at flagged points ------------------------------------------
+CONTINUATION_STEPS = 32
+ROOT_TOL = 1e-10
+MAX_EVALS = 150  # per scipy run (lm: a third, each with a Jacobian): a root from a usable start takes a few dozen
+
+
+class Search:
+    """Residuals of one sub-model in its own unknowns (internal coordinates: logs of positive
+    unknowns, logits of bounded ones, so that no iterate leaves the domain), compiled once and
+    called from NumPy with the parameters packed into one vector."""
+
+    def __init__(self, cls, names):
+        self.base = cls()
+        self.names = list(names)
+        guess = self.base.guess()
+        self.layout = Layout.of(self.base, guess)
+
+        def model_at(pv):
+            return self.base.with_params(**{k: pv[i] for i, k in enumerate(self.names)})
+
+        def F(z, pv):
+            return residual_vector(model_at(pv), self.layout, z)
+
+        def check(z, pv):
+            # judged in natural units, independently of the solver: residuals, domain, regime
+            m = model_at(pv)
+            u = self.layout.to_natural(m, z)
+            p = m.point(u)
+            r = jnp.concatenate([jnp.ravel(jnp.asarray(v, dtype=jnp.float64)) for v in m.residuals(p).values()])
+            inside = jnp.asarray(True)
+            for k, t in m.unknowns.items():
+                inside = inside & jnp.all(t.contains(u[k])) & jnp.all(jnp.isfinite(u[k]))
+            regime = jnp.asarray(True)
+            for v in m.regime(p).values():
+                regime = regime & jnp.all(jnp.asarray(v, dtype=bool))
+            return jnp.max(jnp.abs(r)), inside, regime
+
+        def continuation(pv, pv0, z0):
+            # straight line from the defaults to the point; each step warm-started from the last
+            # solved one; returns the last point that solved (the end itself if the path got there)
+            newton = Newton(max_steps=60)
+
+            def step(carry, t):
+                z, ok_all = carry
+                m_t = model_at((1 - t) * pv0 + t * pv)
+                z_new, ok, _ = newton.run(lambda zz, mm: residual_vector(mm, self.layout, zz), z, m_t,
+                                          self.layout, 1e-9)
+                ok = ok & jnp.all(jnp.isfinite(z_new))
+                return (jnp.where(ok, z_new, z), ok_all & ok), None
+
+            ts = jnp.linspace(0.0, 1.0, CONTINUATION_STEPS + 1)[1:]
+            (z, ok), _ = jax.lax.scan(step, (z0, jnp.asarray(True)), ts)
+            return z
+
+        self.F = jax.jit(F)
+        self.J = jax.jit(jax.jacfwd(F))
+        self.check = jax.jit(check)
+        self.continuation = jax.jit(jax.vmap(continuation, in_axes=(0, None, None)))
+        self.z_guess_of = jax.jit(lambda pv: self.layout.to_internal(model_at(pv), model_at(pv).guess()))
+        self.pv0 = np.array([float(getattr(self.base, k)) for k in self.names])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sol0 = jo.solve(self.base, mask=False)
+        self.z_default = np.asarray(self.layout.to_internal(self.base, sol0.unknowns))
+
+    def polish(self, z, pv):
+        for _ in range(6):
+            f = np.asarray(self.F(z, pv))
+            if not np.all(np.isfinite(f)) or np.max(np.abs(f)) < 1e-13:
+                break
+            try:
+                z = z - np.linalg.solve(np.asarray(self.J(z, pv)), f)
+            except np.linalg.LinAlgError:
+                break
+        return z
+
+    def accept(self, z, pv):
+        if not np.all(np.isfinite(z)):
+            return False
+        worst, inside, regime = (np.asarray(a) for a in self.check(z, pv))
+        return bool(worst < ROOT_TOL and inside and regime)
+
+    def find(self, pv, starts):
+        """An in-regime root from any start (internal coordinates), or None."""
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fun = lambda z: np.nan_to_num(np.asarray(self.F(z, pv)), nan=1e6, posinf=1e6, neginf=-1e6)  # noqa: E731
+            jac = lambda z: np.nan_to_num(np.asarray(self.J(z, pv)), nan=0.0, posinf=0.0, neginf=0.0)  # noqa: E731
+            for z0 in starts:
+                if not np.all(np.isfinite(z0)):
+                    continue
+                for method, options in (("hybr", {"maxfev": MAX_EVALS}), ("lm", {"maxiter": MAX_EVALS // 3})):
+                    try:
+                        res = scipy.optimize.root(fun, z0, jac=jac, method=method, options=options)
+                    except (ValueError, np.linalg.LinAlgError):
+                        continue
+                    z = self.polish(res.x, pv)
+                    if self.accept(z, pv):
+                        return z
+        return None
+
+
+def missed_points(cls, pts, status, rng, n_random=3):
+    """Indices of flagged points at which the independent search finds an in-regime equilibrium."""
+    idx = np.flatnonzero(status != 0)
+    if idx.size == 0:
+        return idx, {}
+    names = [k for k in cls.parameter_names() if k in pts]
+    search = Search(cls, names)
+    pv_all = np.stack([pts[k] for k in names], axis=1)
+    z_cont = np.asarray(search.continuation(jnp.asarray(pv_all[idx]), jnp.asarray(search.pv0),
+                                            jnp.asarray(search.z_default)))
+    found, roots = [], {}
+    for j, i in enumerate(idx):
+        pv = pv_all[i]
+        z_guess = np.asarray(search.z_guess_of(pv))
+        starts = [z_cont[j], search.z_default, z_guess]
+        starts += [search.z_default + rng.normal(0.0, 0.3, search.z_default.shape) for _ in range(n_random)]
+        z = search.find(pv, starts)
+        if z is not None:
+            found.append(i)
+            roots[int(i)] = z
+    return np.asarray(found, dtype=int), roots
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=2000)
-    ap.add_argument("--families", default="")
+    ap.add_argument("--families", default="trading_tasks,similar_countries,shadow_migration,"
+                    "export_magnification,skill_upgrading")
+    ap.add_argument("--submodels", default="", help="comma-separated family/ID to run (default: all)")
+    ap.add_argument("--no-search", action="store_true", help="skip the search for missed equilibria")
+    ap.add_argument("--missed-out", default="", help="write the missed points (parameters) to this JSON file")
     ap.add_argument("--out", default="benchmarks/reliability.md")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(20261123)
     fams = [f for f in args.families.split(",") if f] or list(models.available())
+    only = {s for s in args.submodels.split(",") if s}
     rows = ["| sub-model | drawn | admissible (tried) | converged | flagged | of which out of regime / "
-            "not converged / non-finite | wrong |", "|---|---|---|---|---|---|---|"]
-    totals = np.zeros(8, int)
+            "not converged / non-finite | missed | wrong |", "|---|---|---|---|---|---|---|---|"]
+    totals = np.zeros(9, int)
+    missed_log = {}
     for fam in fams:
         for sid in models.family(fam).SUBMODELS:
             cls = models.get(f"{fam}/{sid}")
+            pts, drawn = draw(cls, args.n, rng)  # drawn for every sub-model: the same points whatever is run
+            if only and f"{fam}/{sid}" not in only:
+                continue
             t0 = time.perf_counter()
-            pts, drawn = draw(cls, args.n, rng)
             tried = len(next(iter(pts.values()))) if pts else 0
-            conv, flagged, wrong, by = classify(cls, pts) if tried else (0, 0, 0, [0, 0, 0])
-            totals += [drawn, tried, conv, flagged, wrong, *by]
+            conv, flagged, wrong, by, status = classify(cls, pts) if tried else (0, 0, 0, [0, 0, 0], None)
+            t1 = time.perf_counter()
+            missed = "-"
+            if tried and not args.no_search:
+                found, _ = missed_points(cls, pts, status, np.random.default_rng(7))
+                missed = len(found)
+                if missed:
+                    missed_log[f"{fam}/{sid}"] = [{k: float(v[i]) for k, v in pts.items()} | {"status": int(status[i])}
+                                                  for i in found]
+            totals += [drawn, tried, conv, flagged, wrong, *by, missed if missed != "-" else 0]
             rows.append(f"| {fam}/{sid} | {drawn} | {tried} | {conv} | {flagged} | "
-                        f"{by[0]} / {by[1]} / {by[2]} | {wrong} |")
-            print(rows[-1], f"({time.perf_counter() - t0:.1f} s)", flush=True)
-    d, t, c, f, w, o, nc, nf = (int(x) for x in totals)
-    rows.append(f"| **all** | {d} | {t} | {c} | {f} | {o} / {nc} / {nf} | {w} |")
+                        f"{by[0]} / {by[1]} / {by[2]} | {missed} | {wrong} |")
+            print(rows[-1], f"(solve {t1 - t0:.1f} s, search {time.perf_counter() - t1:.1f} s)", flush=True)
+    d, t, c, f, w, o, nc, nf, ms = (int(x) for x in totals)
+    rows.append(f"| **all** | {d} | {t} | {c} | {f} | {o} / {nc} / {nf} | {ms if not args.no_search else '-'} | {w} |")
     text = "\n".join(rows)
     print(text)
     if args.out:
         with open(args.out, "w") as f:
             f.write(text + "\n")
+    if args.missed_out:
+        import json
+        with open(args.missed_out, "w") as f:
+            json.dump(missed_log, f, indent=1)
     return 0
 
 
