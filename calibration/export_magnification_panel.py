@@ -19,8 +19,7 @@ to it) and FREE_FVA (default tau, the iceberg cost of X trade; identified by the
 does not move). Fixed: spec defaults except alpha = 0.85, tau_I = 1.7 (see calibration/README.md).
 Regime A caps the FVA share at about 0.305 at these values (tau reaches the A.2 boundary): economy-years
 above it are reported as `targets_not_matched` with the closest regime-A point, never dropped; the
-column `reachable_in_regime_A` says which they are. Units below the cap that a warm start left at the
-boundary are calibrated once more from the default start.
+column `reachable_in_regime_A` says which they are.
 
 Writes calibration/results/export_magnification_panel.csv and
 calibration/figures/export_magnification_panel_tau.png (small multiples over time).
@@ -79,15 +78,6 @@ def run(df, checkpoint_dir, progress=True):
     out = calibrate_many(model, df[["exports_gdp", "fva_share"]], FREE, method="lm", moment_se=SE,
                          checkpoint_dir=checkpoint_dir, max_steps=300, progress=progress, warn=False)
     table = out.table.reindex(df.index)
-    # A warm start from a neighbour stopped at the regime-A boundary (A.2) can leave a reachable unit
-    # stuck there: such units are calibrated once more from START, alone (no warm start, no checkpoint).
-    stuck = df.index[df.reachable_in_regime_A & (table.status != "converged")]
-    if len(stuck):
-        retry = calibrate_many(model, df.loc[stuck, ["exports_gdp", "fva_share"]], FREE, method="lm",
-                               moment_se=SE, max_steps=300, progress=False, warn=False, warm_start=False)
-        fixed = retry.table.index[retry.table.status == "converged"]
-        table.loc[fixed, retry.table.columns] = retry.table.loc[fixed]
-        print(f"re-calibrated from the default start: {', '.join(fixed) or 'none'} of {', '.join(stuck)}")
     table.insert(0, "iso3", df.iso3)
     table.insert(1, "year", df.year)
     table["regime"] = "SM-A"
