@@ -24,7 +24,7 @@ MAX_BYTES = 60_000  # committed notebooks are code and prose only: outputs strip
 # the default run executes the quickstart as the smoke test of the notebook machinery; these run
 # with JAXOFF_SLOW=1 (their content is covered by the families' and the API's own tests).
 SLOW_NOTEBOOKS = {"02_comparative_statics", "03_your_own_model", "04_calibration_oecd", "05_gpu_sweeps",
-                  "07_gravity"}
+                  "06_nafta", "07_gravity"}
 
 
 def _missing(nb) -> list[str]:

@@ -568,6 +568,7 @@ def test_all_equilibria_counts():
     assert sym["count"] == 1 and sym["w"][0] == pytest.approx(1.0, abs=1e-12)
 
 
+@pytest.mark.slow  # ~50 s of CPU (a brentq of solves); the three-equilibria band test above brackets it
 def test_fig4_threshold_from_branch_plus():
     """The w > 1 branch of Fig. 4 exists for L > 0.960838 (paper: 0.96): brentq on w(L) - 1."""
     base = sc.indexed(sc.UnequalWage(beta=1.1, L_E=1.0, L_W=1.0, H_E=1.0, H_W=1.0))

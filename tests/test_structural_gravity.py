@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import os
 
 import numpy as np
 import pytest
@@ -275,18 +276,22 @@ def test_mc_draws_are_gegravitys():
     np.testing.assert_allclose(ours, mc.coeff_sample.set_index("var").loc[VARS].to_numpy().T, rtol=1e-15)
 
 
+TRIALS = 200 if os.environ.get("JAXOFF_SLOW") == "1" else 50  # 200 full-GE solves: ~30 s of CPU
+
+
 def test_delta_method_matches_small_noise_monte_carlo(sample, can_jpn):
     """For V scaled small, the Monte Carlo std approaches the delta-method se (spec 7.4)."""
     _, model = sample
     V = gravity.EXAMPLE_COVARIANCE * 1e-4
     se = gravity.standard_errors(model, can_jpn, variant="full", covariance=V)
-    mc = gravity.monte_carlo(model, can_jpn, trials=200, seed=3, covariance=V, variant="full")
+    mc = gravity.monte_carlo(model, can_jpn, trials=TRIALS, seed=3, covariance=V, variant="full")
     assert mc.n_failed == 0
     std = mc.country_results.query("statistic == 'std'")[se.columns]
     for col in ["welfare statistic", "factory gate price change (percent)", "foreign exports change (percent)"]:
         big = se[col] > 1e-3 * se[col].max()
         ratio = std.loc[big.index[big], col] / se.loc[big, col]
-        assert np.all(np.abs(ratio - 1) < 0.25), (col, ratio.describe())  # MC error of a std, 200 draws: 5%
+        # MC error of a std from n draws: 1/sqrt(2n), 5% at 200 and 10% at 50: about 3.5 of them allowed
+        assert np.all(np.abs(ratio - 1) < 3.5 / np.sqrt(2 * TRIALS)), (col, ratio.describe())
     full_se = gravity.standard_errors(model, can_jpn, variant="full")  # diag(std_error^2) from the table
     assert np.all(np.isfinite(full_se.to_numpy()))
 
