@@ -158,3 +158,32 @@ def test_errors_name_the_bad_input():
     with warnings.catch_warnings():
         warnings.simplefilter("error", CalibrationWarning)
         fit(df)  # a clean fit warns about nothing
+
+
+@pytest.mark.slow  # real WIOD panel subset, ~35 s of CPU on a cold cache
+def test_a_unit_blocked_at_its_regime_edge_is_not_reported_converged():
+    """DEU/FRA/GBR/JPN/USA x 1995-2011 with one world price p: at the common p, JPN-1995's FVA share needs
+    a beta beyond M1's diversification cone, so every joint step that moves it there fails and is rejected.
+    The steps then shrink to nothing while other units still have descent directions: that is not a
+    converged fit (it used to be reported as one)."""
+    import math
+
+    import jaxoff.data as jd
+    import jaxoff.data.input_output as jio
+
+    fva = jio.wiod2013_fva_derived()
+    fixed = dict(h_L=1.0, kappa=1.0, w_star=0.05, alpha_x=0.4, alpha_y=0.7, sigma_x=1.0, sigma_y=1.0, L=1.0, H=1.0)
+    sub = fva[fva.iso3.isin(["DEU", "FRA", "GBR", "JPN", "USA"]) & fva.year.isin([1995, 2000, 2005, 2011])]
+    sub = sub.sort_values(["year", "iso3"])
+    premium = jd.relative_earnings_tertiary() / 100
+    df = pd.DataFrame({"offshoring_share": sub.fva_share.to_numpy(),
+                       "skill_premium": np.where(sub.year == 2011, sub.iso3.map(premium), np.nan)},
+                      index=[f"{i}-{y}" for i, y in zip(sub.iso3, sub.year)])
+
+    def moments(sol, model):
+        return {"offshoring_share": sol["task_imports"] / sol["Q"], "skill_premium": sol["skill_premium"]}
+
+    se = 0.000005 / math.sqrt(3)
+    res = calibrate_pooled(M1(**fixed, beta=8.0, p=0.85), df, shared={"p": "log"}, unit_free={"beta": "log"},
+                           moments=moments, moment_se={"offshoring_share": se, "skill_premium": se}, warn=False)
+    assert not res.converged and res.status == "optimizer_not_converged"
