@@ -56,7 +56,7 @@ class SolverOptions(eqx.Module):
     residual_tol: float = eqx.field(static=True, default=1e-8)
     fallback: bool = eqx.field(static=True, default=True)
     mask: bool = eqx.field(static=True, default=True)
-    homotopy_steps: int = eqx.field(static=True, default=0)
+    homotopy_steps: int | None = eqx.field(static=True, default=None)
     solver: Solver | None = eqx.field(static=True, default=None)
 
     def __check_init__(self):
@@ -68,8 +68,9 @@ class SolverOptions(eqx.Module):
             v = getattr(self, k)
             if not (isinstance(v, int) and v > 0):
                 raise ValueError(f"{k} must be a positive integer, got {v!r}")
-        if not (isinstance(self.homotopy_steps, int) and self.homotopy_steps >= 0):
-            raise ValueError(f"homotopy_steps must be a non-negative integer, got {self.homotopy_steps!r}")
+        if self.homotopy_steps is not None and not (isinstance(self.homotopy_steps, int)
+                                                    and self.homotopy_steps >= 0):
+            raise ValueError(f"homotopy_steps must be None or a non-negative integer, got {self.homotopy_steps!r}")
         if self.solver is not None and not isinstance(self.solver, Solver):
             raise TypeError(f"solver must be a jaxoff solver (jo.Newton(), jo.NewtonKrylov(), ...), "
                             f"got {type(self.solver).__name__}")
@@ -331,7 +332,8 @@ def solve_batch(model: Model, params: dict, guess: dict | None = None, *, wrt=()
 
     Each point runs `newton_with_tangents` (Newton sharing its factorization with the implicit
     derivative); with `rescue=True` the points it does not solve are solved again by `jo.solve`'s
-    fallback chain (Levenberg-Marquardt, then Newton), a branch taken only when some point needs it.
+    fallback chain (Levenberg-Marquardt, then Newton; then a homotopy from the model's defaults), a
+    branch taken only when some point needs it.
     One compilation serves every batch of the same size and parameter names.
 
     **Arguments:**
@@ -405,7 +407,7 @@ def solve(
     fallback: bool = True,
     mask: bool = True,
     backend: str = "optimistix",
-    homotopy_steps: int = 0,
+    homotopy_steps: int | None = None,
     throw: bool = False,
 ) -> Solution:
     """Solve a model's equilibrium.
@@ -430,8 +432,10 @@ def solve(
     - `fallback`: use the default fallback chain when the first method fails.
     - `mask`: replace unknowns/outputs of points with non-zero status by NaN.
     - `backend`: "optimistix" (default) or "jaxopt" (shorthand for `solver=jo.JaxoptGaussNewton()`).
-    - `homotopy_steps`: if > 0, the default chain ends with a `Homotopy` from the model's default
-      parameters in this many Newton-corrected steps.
+    - `homotopy_steps`: the default chain of a small system ends with a `Homotopy` from the model's
+      default parameters in this many Newton-corrected steps; None (default): 8 for models whose
+      parameters are all scalars, none otherwise; 0: no homotopy. It runs only for points that
+      Newton and Levenberg-Marquardt did not solve.
     - `throw`: raise `SolveError` (eager calls only) instead of warning when the point is not fine.
 
     **Returns:** a `Solution` (a pytree): `sol["w"]`, `sol.converged`, `sol.status`,

@@ -282,30 +282,38 @@ class Homotopy(Solver):
     """Continuation from the model's default parameters: move every parameter linearly from its
     default to the requested value in `steps` steps, correcting with `inner` at each step.
 
-    Rescues points far from where the model's `guess` is good. Needs parameters of the same shapes
-    as the defaults (otherwise it reports failure and leaves the point to the rest of a chain)."""
+    Rescues points far from where the model's `guess` is good. One scan does it all (the solve at
+    the defaults from their guess is its first step, so `inner` is compiled once); a step that fails
+    leaves the next one to start from the last point that solved. Needs parameters of the same
+    shapes as the defaults (otherwise it reports failure and leaves the point to the rest of a chain)."""
 
     steps: int = eqx.field(static=True, default=8)
     inner: Solver = Newton()
 
     def run(self, fn, z0, model, layout, residual_tol):
-        base = model.at_defaults()
+        fail = (z0, jnp.asarray(False), jnp.asarray(0))
+        try:
+            base = model.at_defaults()
+        except Exception:  # a model that cannot be built at its defaults (data-driven, required fields)
+            return fail
         same = jax.tree_util.tree_structure(base) == jax.tree_util.tree_structure(model) and all(
             jnp.shape(a) == jnp.shape(b)
             for a, b in zip(jax.tree_util.tree_leaves(base), jax.tree_util.tree_leaves(model)))
         if not same:
-            return z0, jnp.asarray(False), jnp.asarray(0)
-        z_base, ok_base, n_base = self.inner.run(fn, layout.to_internal(base, base.guess()), base, layout, residual_tol)
+            return fail
 
-        def step(z, t):
+        def step(carry, t):
+            z, _ = carry
             m_t = jax.tree_util.tree_map(lambda a, b: (1 - t) * a + t * b, base, model)
             z_new, ok, n = self.inner.run(fn, z, m_t, layout, 10 * residual_tol)
-            return z_new, (ok, n)
+            ok = jnp.asarray(ok, dtype=bool) & jnp.all(jnp.isfinite(z_new))
+            return (jnp.where(ok, z_new, z), z_new), n
 
-        ts = jnp.linspace(0.0, 1.0, self.steps + 1)[1:]
-        z, (oks, ns) = jax.lax.scan(step, z_base, ts)
-        ok = ok_base & oks[-1] & _is_small(fn, z, model, residual_tol)
-        return z, ok, n_base + jnp.sum(ns)
+        ts = jnp.linspace(0.0, 1.0, self.steps + 1)  # t = 0: the defaults, from their guess
+        z_base = layout.to_internal(base, base.guess())
+        (_, z), ns = jax.lax.scan(step, (z_base, z_base), ts)
+        # the last corrector's own result: a failed path is reported as it ended (e.g. non-finite)
+        return z, _is_small(fn, z, model, residual_tol), jnp.sum(ns)
 
 
 class Chain(Solver):
@@ -362,17 +370,26 @@ class Chain(Solver):
         return guarded(dyn, z0, z1, jnp.asarray(ok1, dtype=bool), jnp.asarray(n1, dtype=jnp.int32))
 
 
+#: Steps of the `Homotopy` that ends the default chain of small systems (`homotopy_steps=None`).
+DEFAULT_HOMOTOPY_STEPS = 8
+
+
 def default_solver(model, n_unknowns: int, *, rtol: float = 1e-10, atol: float = 1e-10, max_steps: int = 100,
-                   fallback: bool = True, homotopy_steps: int = 0) -> Solver:
+                   fallback: bool = True, homotopy_steps: int | None = None) -> Solver:
     """The solver `jo.solve` uses when none is given.
 
     * up to `jaxoff.implicit.DENSE_MAX` unknowns: `Newton`, then (if it fails)
-      `Then(LevenbergMarquardt, Newton)` from the same start, then (with `homotopy_steps > 0`) a
-      `Homotopy` from the defaults;
+      `Then(LevenbergMarquardt, Newton)` from the same start, then a `Homotopy` from the model's
+      default parameters in `homotopy_steps` Newton-corrected steps (None: `DEFAULT_HOMOTOPY_STEPS`
+      for a model whose parameters are all scalars; 0: none);
     * larger systems of a model with a fixed-point map: `AndersonFixedPoint`, then `NewtonKrylov`;
-      without a map: `NewtonKrylov`, then dense `Newton`.
+      without a map: `NewtonKrylov`, then dense `Newton` (and a `Homotopy` only if `homotopy_steps > 0`).
+
+    Each later stage runs only for points the earlier ones did not solve (under `jax.vmap`: only
+    when some point of the batch needs it), so the points Newton solves are unchanged by the rest.
     """
-    if n_unknowns <= implicit.DENSE_MAX:
+    dense = n_unknowns <= implicit.DENSE_MAX
+    if dense:
         first = Newton(rtol, atol, max_steps)
         stages = [first, Then(LevenbergMarquardt(rtol, atol, max_steps), first)]
     elif model.has_hook("fixed_point"):
@@ -386,6 +403,11 @@ def default_solver(model, n_unknowns: int, *, rtol: float = 1e-10, atol: float =
         stages = [first, Newton(rtol, atol, max_steps)]
     if not fallback:
         return first
+    if homotopy_steps is None:
+        # The default-parameter start rescues points where the model's guess fails (measured by
+        # benchmarks/reliability.py); models built from data arrays have no meaningful defaults path.
+        scalar = all(jnp.ndim(getattr(model, k)) == 0 for k in model.parameter_names())
+        homotopy_steps = DEFAULT_HOMOTOPY_STEPS if dense and scalar else 0
     if homotopy_steps > 0:
         stages.append(Homotopy(homotopy_steps, first))
     return Chain(*stages)

@@ -37,7 +37,7 @@ def sweep(
     max_steps: int = 100,
     residual_tol: float = 1e-8,
     fallback: bool = True,
-    homotopy_steps: int = 0,
+    homotopy_steps: int | None = None,
     solver: Solver | None = None,
     **grids,
 ):
@@ -47,7 +47,8 @@ def sweep(
     from the implicit function theorem, so each row equals an individual `jo.solve`/`jo.derivative`
     call (to ~1e-14 in the tests). The first pass factorizes F_z once per Newton step and reuses the
     last factorization for the derivatives (no separate IFT factorization); points where Newton fails
-    are redone with `jo.solve`'s Levenberg-Marquardt fallback, in a second compiled call. Points are
+    are redone with `jo.solve`'s fallback chain (Levenberg-Marquardt, then a homotopy from the model's
+    defaults), in a second compiled call. Points are
     processed in chunks of `chunk_size` (the last one padded), with one compiled function for all chunks
     and all later sweeps of the same model structure. Memory on the device is bounded by the chunk size;
     on the host, by the requested columns.

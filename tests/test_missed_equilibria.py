@@ -1,0 +1,89 @@
+"""Equilibria the default solver used to miss (issue 20, item 1): flagged points where one exists.
+
+Each point below was reported `nonfinite` or `not_converged` by `jo.solve`'s default chain before it
+ended with a homotopy from the model's defaults, while an independent search
+(`benchmarks/reliability.py`: a damped Newton from several starts, scipy's MINPACK) found an
+in-regime equilibrium. The oracle is scipy's `root` (hybr), polished from the recorded root: the
+default `jo.solve` must now report `converged` at that same equilibrium (unknowns to 1e-8).
+(With `homotopy_steps=0`, i.e. the former chain, each of them is still flagged.)
+"""
+import warnings
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.optimize
+
+import jaxoff as jo
+from jaxoff import models
+from jaxoff.solve import Layout, residual_vector
+
+# (sub-model, parameters, the equilibrium found by the independent search); drawn by
+# benchmarks/reliability.py's sampler (each default scaled by a log-uniform factor in [0.75, 1.33]).
+FORMERLY_MISSED = [
+    ("trading_tasks/M2", {"beta": 1.3152953756073384, "h_L": 1.8795114334155107, "k_slope": 2.5677210615468944, "alpha_x": 0.47176236083489265, "alpha_y": 0.5432887989450723, "sigma_x": 1.2691097937787537, "sigma_y": 1.2028813814484718, "A_x": 0.8072827804641346, "A_y": 1.1242282022169674, "L": 1.234394494530857, "gamma_Y": 0.4957657989598523, "eps_D": 0.9745417309282176, "H": 1.2456256406325374, "kappa": 0.8183930546150556, "A_star": 2.3480280004580405, "L_star": 7.7619874361593535, "H_star": 3.28281889010863},
+     {"w": 0.7515332083869386, "s": 1.0061617510324237, "w_star": 0.2726182628969018, "s_star": 0.4285135231931403, "I": 0.39367534020856104, "p": 0.6964294355195882, "x": 2.2519731192978054, "y": 0.4372523767365705, "x_star": 0.6372005581827906, "y_star": 3.6042302626322655}),
+    ("similar_countries/SM-B", {"beta": 1.2243249411000392, "theta": 0.8579029708695005, "t_param": 1.3149258454863726, "sigma": 2.082615937526275, "f": 1.2889891439614443, "L_E": 1.1442515510176035, "L_W": 1.1185456846873116, "H_E": 1.1442515510176035, "H_W": 1.1185456846873116},
+     {"w": 1.1263156284126252, "Q": 13.394797233697352, "Q_star": 8.144697944010888}),
+    ("similar_countries/SM-B", {"beta": 1.826424992835767, "theta": 0.9278521221990021, "t_param": 1.1717239531575898, "sigma": 2.554261300696091, "f": 0.9852073037748212, "L_E": 1.0096601883208618, "L_W": 0.9314762029386431, "H_E": 1.0096601883208618, "H_W": 0.9314762029386431},
+     {"w": 2.1744652517385026, "Q": 23.326988722232066, "Q_star": 2.957255298968007}),
+    ("similar_countries/SM-B", {"beta": 1.5225733275339475, "theta": 0.725627273165928, "t_param": 1.049377862058465, "sigma": 1.7463183223823782, "f": 0.8009350801128966, "L_E": 1.06537264885594, "L_W": 1.0612572355308028, "H_E": 1.06537264885594, "H_W": 1.0612572355308028},
+     {"w": 1.0064723118169687, "Q": 1.3630902164147178, "Q_star": 1.3251988629132814}),
+    ("similar_countries/SM-B", {"beta": 1.843469993600627, "theta": 0.8128840971378184, "t_param": 0.7904075800199002, "sigma": 2.5765915886400492, "f": 0.9894035187921633, "L_E": 1.3807023162148409, "L_W": 1.0433233624255993, "H_E": 1.3807023162148409, "H_W": 1.0433233624255993},
+     {"w": 2.20523445953994, "Q": 15.165877397230794, "Q_star": 1.3207625088493624}),
+]
+
+
+@eqx.filter_jit
+def _residuals(model, z):
+    return residual_vector(model, Layout.of(model, model.guess()), z)
+
+
+_jacobian = eqx.filter_jit(jax.jacfwd(_residuals, argnums=1))
+
+
+def _oracle(model, root):
+    """scipy's hybr on the model's residuals (logs/logits of the unknowns), from the recorded root."""
+    layout = Layout.of(model, root)
+    z0 = np.asarray(layout.to_internal(model, {k: jnp.asarray(v) for k, v in root.items()}))
+    res = scipy.optimize.root(lambda z: np.asarray(_residuals(model, z)), z0,
+                              jac=lambda z: np.asarray(_jacobian(model, z)), method="hybr", options={"xtol": 1e-14})
+    assert float(np.max(np.abs(np.asarray(_residuals(model, res.x))))) < 1e-10
+    return {k: float(v) for k, v in layout.to_natural(model, jnp.asarray(res.x)).items()}
+
+
+@pytest.mark.parametrize("spec, params, root", FORMERLY_MISSED,
+                         ids=[f"{s}-{i}" for i, (s, _, _) in enumerate(FORMERLY_MISSED)])
+def test_default_solve_finds_the_equilibrium(spec, params, root):
+    model = models.get(spec)(**params)
+    expected = _oracle(model, root)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", jo.ConvergenceWarning)
+        sol = jo.solve(model)
+    assert sol.status_name == "converged"
+    assert all(bool(np.all(np.asarray(v))) for v in sol.regime.values())
+    for k, v in expected.items():
+        np.testing.assert_allclose(float(sol[k]), v, rtol=1e-8, atol=1e-8, err_msg=f"{spec}: {k}")
+
+
+def test_sweep_rescues_like_solve():
+    # the sweep's fallback pass is jo.solve's default chain: the same points converge there
+    spec = "similar_countries/SM-B"
+    pts = [p for s, p, _ in FORMERLY_MISSED if s == spec]
+    base = models.get(spec)(**{k: v for k, v in pts[0].items() if k != "sigma"})
+    df = jo.sweep(base, grid="zip", progress=False, sigma=np.array([pts[0]["sigma"]]))
+    assert list(df["status"]) == ["converged"]
+
+
+def test_boundary_point_is_out_of_regime_not_unconverged():
+    # M1 at beta = 2, w* = 0.125, p = 1.5: the equations' root has x < 0 (Home not diversified):
+    # reported as out of regime (a root outside the sub-model's regime), not as a solver failure
+    model = models.get("trading_tasks/M1")(beta=2.0, w_star=0.125, p=1.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sol = jo.solve(model, mask=False)
+    assert sol.status_name == "out_of_regime"
+    assert float(sol.residual_norm) < 1e-10
+    assert not bool(sol.regime["diversified"])
