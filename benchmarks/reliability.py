@@ -9,11 +9,12 @@ call, and classify each point:
 * flagged: non-zero status (not converged, invalid, out of regime, non-finite), values NaN;
 * wrong: status 0 but the recomputed residual or a regime flag says otherwise. Must be 0;
 * missed: flagged although an in-regime equilibrium exists. For every flagged point an independent
-  search (`scipy.optimize.root`, methods hybr and lm, on the model's residuals in its own unknowns,
-  then a few Newton steps of polish) starts from the model's guess, the default-parameter solution,
-  the end of a continuation from the default parameters to the point (Newton-corrected steps along
-  the straight line in parameter space, each warm-started from the last solved one) and random
-  perturbations of the default solution. A root counts only if its residual max-norm is below
+  search on the model's residuals in its own unknowns: a damped Newton of this file (batched) from
+  the model's guess, the default-parameter solution, the end of a continuation from the default
+  parameters to the point (32 Newton-corrected steps along the straight line in parameter space,
+  each warm-started from the last solved one) and random perturbations of the default solution and
+  of the continuation end; where that finds nothing, `scipy.optimize.root` (hybr) from the
+  continuation end, with a few Newton steps of polish. A root counts only if its residual max-norm is below
   1e-10, every unknown lies strictly inside its domain and every regime check of the model holds.
   Must be 0.
 
@@ -34,7 +35,6 @@ import numpy as np
 import jaxoff as jo
 from jaxoff import models
 from jaxoff.solve import Layout, residual_vector
-from jaxoff.solvers import Newton
 
 
 def _tie_similar_countries(p, d):
@@ -71,12 +71,12 @@ def draw(cls, n, rng):
     return {k: v[ok] for k, v in pts.items()}, int(n)
 
 
-def classify(cls, pts):
+def classify(cls, pts, homotopy_steps=None):
     base = cls()
 
     def one(p):
         m = base.with_params(**p)
-        sol = jo.solve(m, mask=False)
+        sol = jo.solve(m, mask=False, homotopy_steps=homotopy_steps)
         r = m.residuals(sol.unknowns)
         worst = jnp.max(jnp.stack([jnp.max(jnp.abs(jnp.asarray(v))) for v in r.values()]))
         return sol.status, worst, sol.in_regime
@@ -92,7 +92,8 @@ def classify(cls, pts):
 # -- the independent search for equilibria at flagged points ------------------------------------------
 CONTINUATION_STEPS = 32
 ROOT_TOL = 1e-10
-MAX_EVALS = 150  # per scipy run (lm: a third, each with a Jacobian): a root from a usable start takes a few dozen
+NEWTON_ITERATIONS = 40  # the batched multi-start's damped Newton
+MAX_EVALS = 60  # per scipy run (lm: a third, each with a Jacobian): a root from a usable start takes a few dozen
 
 
 class Search:
@@ -126,28 +127,53 @@ class Search:
                 regime = regime & jnp.all(jnp.asarray(v, dtype=bool))
             return jnp.max(jnp.abs(r)), inside, regime
 
-        def continuation(pv, pv0, z0):
-            # straight line from the defaults to the point; each step warm-started from the last
-            # solved one; returns the last point that solved (the end itself if the path got there)
-            newton = Newton(max_steps=60)
+        def damped_newton(z, pv):
+            # an independent Newton (not jaxoff's chain): full steps halved until |F| falls
+            def sq(zz):
+                f = F(zz, pv)
+                return jnp.where(jnp.all(jnp.isfinite(f)), jnp.sum(f * f), jnp.inf)
 
-            def step(carry, t):
-                z, ok_all = carry
-                m_t = model_at((1 - t) * pv0 + t * pv)
-                z_new, ok, _ = newton.run(lambda zz, mm: residual_vector(mm, self.layout, zz), z, m_t,
-                                          self.layout, 1e-9)
-                ok = ok & jnp.all(jnp.isfinite(z_new))
-                return (jnp.where(ok, z_new, z), ok_all & ok), None
+            def body(_, z):
+                f = F(z, pv)
+                dz = -jnp.linalg.solve(jax.jacfwd(F)(z, pv), f)
+                dz = jnp.where(jnp.all(jnp.isfinite(dz)), dz, 0.0)
+                n0 = jnp.sum(f * f)
+
+                def shrink(c):
+                    t, _ = c
+                    return 0.5 * t, sq(z + 0.5 * t * dz)
+
+                t, _ = jax.lax.while_loop(lambda c: (c[1] >= n0) & (c[0] > 1e-3), shrink, (1.0, sq(z + dz)))
+                return z + t * dz
+
+            return jax.lax.fori_loop(0, NEWTON_ITERATIONS, body, z)
+
+        def search_all(pv, pv0, z_default, noise):
+            # continuation: straight line from the defaults to the point, each step warm-started
+            # from the last one that solved; its end (or last solved point) is one of the starts
+            def step(z, t):
+                pv_t = (1 - t) * pv0 + t * pv
+                z_new = damped_newton(z, pv_t)
+                f = F(z_new, pv_t)
+                ok = jnp.all(jnp.isfinite(z_new)) & jnp.all(jnp.isfinite(f)) & (jnp.max(jnp.abs(f)) < 1e-9)
+                return jnp.where(ok, z_new, z), None
 
             ts = jnp.linspace(0.0, 1.0, CONTINUATION_STEPS + 1)[1:]
-            (z, ok), _ = jax.lax.scan(step, (z0, jnp.asarray(True)), ts)
-            return z
+            z_cont, _ = jax.lax.scan(step, z_default, ts)
+            m = model_at(pv)
+            z_guess = self.layout.to_internal(m, m.guess())
+            k = noise.shape[0] // 2
+            zs = jnp.concatenate([jnp.stack([z_cont, z_default, z_guess]), z_default + noise[:k], z_cont + noise[k:]])
+            zs = jnp.where(jnp.isfinite(zs), zs, 0.0)
+            ends = jax.vmap(damped_newton, in_axes=(0, None))(zs, pv)
+            worst, inside, regime = jax.vmap(check, in_axes=(0, None))(ends, pv)
+            good = (worst < ROOT_TOL) & inside & regime & jnp.all(jnp.isfinite(ends), axis=1)
+            return jnp.any(good), ends[jnp.argmax(good)], z_cont
 
         self.F = jax.jit(F)
         self.J = jax.jit(jax.jacfwd(F))
         self.check = jax.jit(check)
-        self.continuation = jax.jit(jax.vmap(continuation, in_axes=(0, None, None)))
-        self.z_guess_of = jax.jit(lambda pv: self.layout.to_internal(model_at(pv), model_at(pv).guess()))
+        self.search_all = jax.jit(jax.vmap(search_all, in_axes=(0, None, None, 0)))
         self.pv0 = np.array([float(getattr(self.base, k)) for k in self.names])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -171,7 +197,7 @@ class Search:
         worst, inside, regime = (np.asarray(a) for a in self.check(z, pv))
         return bool(worst < ROOT_TOL and inside and regime)
 
-    def find(self, pv, starts):
+    def find(self, pv, starts, methods=("hybr", "lm")):
         """An in-regime root from any start (internal coordinates), or None."""
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -180,7 +206,8 @@ class Search:
             for z0 in starts:
                 if not np.all(np.isfinite(z0)):
                     continue
-                for method, options in (("hybr", {"maxfev": MAX_EVALS}), ("lm", {"maxiter": MAX_EVALS // 3})):
+                for method in methods:
+                    options = {"maxfev": MAX_EVALS} if method == "hybr" else {"maxiter": MAX_EVALS // 3}
                     try:
                         res = scipy.optimize.root(fun, z0, jac=jac, method=method, options=options)
                     except (ValueError, np.linalg.LinAlgError):
@@ -191,23 +218,27 @@ class Search:
         return None
 
 
-def missed_points(cls, pts, status, rng, n_random=3):
-    """Indices of flagged points at which the independent search finds an in-regime equilibrium."""
+def missed_points(cls, pts, status, rng, n_random=6):
+    """Indices of flagged points at which the independent search finds an in-regime equilibrium.
+
+    Every flagged point: a batched damped Newton (this file's own, under vmap) from the model's
+    guess, the default solution, the continuation end and `n_random` perturbations of the default
+    solution and of the continuation end; where that finds nothing, scipy's hybr (MINPACK) from the
+    continuation end."""
     idx = np.flatnonzero(status != 0)
     if idx.size == 0:
         return idx, {}
     names = [k for k in cls.parameter_names() if k in pts]
     search = Search(cls, names)
     pv_all = np.stack([pts[k] for k in names], axis=1)
-    z_cont = np.asarray(search.continuation(jnp.asarray(pv_all[idx]), jnp.asarray(search.pv0),
-                                            jnp.asarray(search.z_default)))
+    noise = rng.normal(0.0, 0.3, (idx.size, n_random, search.z_default.shape[0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hit, roots_ms, z_cont = (np.asarray(a) for a in search.search_all(
+            jnp.asarray(pv_all[idx]), jnp.asarray(search.pv0), jnp.asarray(search.z_default), jnp.asarray(noise)))
     found, roots = [], {}
     for j, i in enumerate(idx):
-        pv = pv_all[i]
-        z_guess = np.asarray(search.z_guess_of(pv))
-        starts = [z_cont[j], search.z_default, z_guess]
-        starts += [search.z_default + rng.normal(0.0, 0.3, search.z_default.shape) for _ in range(n_random)]
-        z = search.find(pv, starts)
+        z = roots_ms[j] if hit[j] else search.find(pv_all[i], [z_cont[j]], methods=("hybr",))
         if z is not None:
             found.append(i)
             roots[int(i)] = z
@@ -222,6 +253,8 @@ def main(argv=None):
     ap.add_argument("--submodels", default="", help="comma-separated family/ID to run (default: all)")
     ap.add_argument("--no-search", action="store_true", help="skip the search for missed equilibria")
     ap.add_argument("--missed-out", default="", help="write the missed points (parameters) to this JSON file")
+    ap.add_argument("--homotopy-steps", type=int, default=None,
+                    help="jo.solve's homotopy_steps (default: its own; 0: the chain without the homotopy)")
     ap.add_argument("--out", default="benchmarks/reliability.md")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(20261123)
@@ -239,7 +272,7 @@ def main(argv=None):
                 continue
             t0 = time.perf_counter()
             tried = len(next(iter(pts.values()))) if pts else 0
-            conv, flagged, wrong, by, status = classify(cls, pts) if tried else (0, 0, 0, [0, 0, 0], None)
+            conv, flagged, wrong, by, status = classify(cls, pts, args.homotopy_steps) if tried else (0, 0, 0, [0, 0, 0], None)
             t1 = time.perf_counter()
             missed = "-"
             if tried and not args.no_search:
