@@ -453,7 +453,16 @@ def solve(
         solver = JaxoptGaussNewton(atol=atol, max_steps=max_steps)
     opts = SolverOptions(rtol, atol, max_steps, residual_tol, fallback, mask, homotopy_steps, solver)
     start = _complete_guess(model, guess)
-    sol = _solve_jit(model, start, opts)
+    if solver is None and fallback and is_concrete((model, start)):
+        # An eager call compiles and runs the chain's first stage alone, and the whole chain (a
+        # program about three times larger) only when that stage does not give a fine point: the
+        # result is the same, because the chain returns its first stage's root whenever it succeeds.
+        first = SolverOptions(rtol, atol, max_steps, residual_tol, False, mask, homotopy_steps)
+        sol = _solve_jit(model, start, first)
+        if not bool(np.all(np.asarray(sol.status) == CONVERGED)):
+            sol = _solve_jit(model, start, opts)
+    else:
+        sol = _solve_jit(model, start, opts)
     # Only eager calls can warn: under jacfwd/grad the status is concrete but the residuals are traced.
     if is_concrete(sol) and np.ndim(sol.status) == 0 and int(sol.status) != CONVERGED:
         if throw:
