@@ -31,7 +31,6 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import logsumexp
 
 from ..model import Model
 from ..transforms import Positive
@@ -74,16 +73,29 @@ class Armington(Model):
         return jax.lax.fori_loop(0, 25, lambda _, u: self.fixed_point(u), flat)
 
     # -- economics ------------------------------------------------------------------------------
+    def _cost_weights(self):
+        """tau^(1 - sigma), shape (n, i), in (0, 1]: the only N x N quantity of ARM.1-ARM.2. It does
+        not depend on the unknowns, so compiled solver loops compute it once (XLA hoists it out of
+        the loop) and every evaluation of the model is two N x N matrix products."""
+        return jnp.exp((1 - self.sigma) * jnp.log(self.tau))
+
     def intermediates(self, u):
+        # (tau[n, i] c[i, s])^(1 - sigma) = T[n, i] C[i, s]: ARM.1 is a matrix product and
+        # sum_n pi[n, i, s] X[n, s] = C[i, s] sum_n T[n, i] X[n, s] / P[n, s]^(1 - sigma) another one,
+        # so no N x N x J array is formed. C is scaled by its largest entry per sector (a stable
+        # log-sum-exp over exporters); T <= 1 since tau >= 1 and sigma > 1.
         w, P = u["w"], u["P"]
         log_c = self.gamma * jnp.log(w)[:, None] + (1 - self.gamma) * jnp.log(P) - jnp.log(self.A)  # (i, s)
-        # log of (tau[n, i] c[i, s])^(1 - sigma), shape (n, i, s)
-        log_terms = (1 - self.sigma) * (jnp.log(self.tau)[:, :, None] + log_c[None, :, :])
-        log_P_new = logsumexp(log_terms, axis=1) / (1 - self.sigma)  # (n, s)          ARM.1
-        pi = jnp.exp(log_terms - ((1 - self.sigma) * log_P_new)[:, None, :])  # (n, i, s)
+        e = (1 - self.sigma) * log_c
+        top = jax.lax.stop_gradient(jnp.max(e, axis=0))  # (s,)
+        C = jnp.exp(e - top)  # (i, s), in (0, 1]
+        T = self._cost_weights()  # (n, i)
+        S = T @ C  # (n, s): P[n, s]^(1 - sigma) / exp(top)                            ARM.1
+        log_P_new = (jnp.log(S) + top) / (1 - self.sigma)  # (n, s)
         X = self.alpha[None, :] * (w * self.L)[:, None] + (1 - self.gamma) * u["Y"]  # (n, s)
-        sales = jnp.einsum("nis,ns->is", pi, X)  # (i, s)                           ARM.2
-        return {"log_P_new": log_P_new, "pi": pi, "X": X, "sales": sales}
+        demand = X / S  # (n, s)
+        sales = C * (T.T @ demand)  # (i, s): sum_n pi[n, i, s] X[n, s]                 ARM.2
+        return {"log_P_new": log_P_new, "X": X, "sales": sales, "C": C, "demand": demand}
 
     def residuals(self, u):
         u = self.point(u)
@@ -114,8 +126,8 @@ class Armington(Model):
         u = self.point(u)
         log_price = jnp.sum(self.alpha[None, :] * jnp.log(u["P"]), axis=1)
         real_wage = u["w"] * jnp.exp(-log_price)
-        trade = u["pi"] * u["X"][:, None, :]  # (n, i, s) flows
-        total = jnp.sum(trade, axis=2)
+        # flows summed over sectors: sum_s pi[n, i, s] X[n, s] = T[n, i] sum_s (X / S)[n, s] C[i, s]
+        total = self._cost_weights() * (u["demand"] @ u["C"].T)  # (n, i)
         return {
             "real_wage": real_wage,
             "welfare": jnp.log(real_wage),
