@@ -191,11 +191,19 @@ class AndersonFixedPoint(Solver):
     much faster one. The iteration runs in the solver's internal coordinates (logs of positive
     unknowns), and a point counts as solved only when the model's residuals are below tolerance.
 
+    The ridge term is relative (`regularization` times the trace of the least-squares Gram matrix),
+    so the mix stays active however small the differences of residuals become. (An absolute ridge
+    of 1e-12 switched the acceleration off once the residuals fell below ~1e-6, i.e. for the
+    whole approach to the usual tolerances: on the Armington scale benchmark Anderson then took as
+    many map evaluations as the plain loop, 45 after the 25-round guess at N = 1000; relative, with
+    memory 10, it takes 20.)
+
     **Arguments:** `memory` (past iterates mixed), `max_steps`, `tol` (max |G(z) - z| at which to
-    stop), `damping` (in (0, 1]: weight on the map's new value), `regularization` (ridge term).
+    stop), `damping` (in (0, 1]: weight on the map's new value), `regularization` (ridge term,
+    relative to the trace of the Gram matrix of residual differences).
     """
 
-    memory: int = eqx.field(static=True, default=5)
+    memory: int = eqx.field(static=True, default=10)
     max_steps: int = eqx.field(static=True, default=2000)
     tol: float = eqx.field(static=True, default=1e-12)
     damping: float = eqx.field(static=True, default=1.0)
@@ -223,7 +231,9 @@ class AndersonFixedPoint(Solver):
             g_prev, z_prev, r_prev, dR, dG, k, _ = carry
             beta = self.damping
             # Anderson mix of the last `memory` iterates: minimise |r_k - dR gamma| (ridge-regularised)
-            gram = dR.T @ dR + self.regularization * jnp.eye(m) * (1.0 + jnp.trace(dR.T @ dR))
+            gram = dR.T @ dR
+            scale = jnp.trace(gram)
+            gram = gram + self.regularization * jnp.where(scale > 0, scale, 1.0) * jnp.eye(m)
             gamma = jnp.linalg.solve(gram, dR.T @ r_prev)
             z = z_prev + beta * r_prev - (dG - (1 - beta) * dR) @ gamma
             z = jnp.where(jnp.all(jnp.isfinite(z)), z, g_prev)  # a bad mix falls back to the plain step
