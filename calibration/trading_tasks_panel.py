@@ -17,8 +17,43 @@ Identification (column `identification`):
 
 * `beta,p`: both targets exist -> beta (offshoring cost) and p (relative price of Y) exactly identified,
   as in calibration/trading_tasks_oecd.py;
-* `beta|p=0.85`: no earnings data -> p fixed at 0.85 (the starting value, close to the median p of the
-  `beta,p` units) and beta identified by the FVA share alone.
+* `beta|p=0.85`: no earnings data -> p fixed at 0.85 (the value used since the first panel run; why it
+  is kept is below) and beta identified by the FVA share alone.
+
+Regime (column `regime`): every unit is fitted in M1's diversified regime (both goods produced), with
+the same fixed parameters for every unit, so beta (and p) are comparable across the whole table.
+
+Why alpha_y = 0.85 (spec default 0.7; the paper gives no numbers). Under Cobb-Douglas, with z the ratio
+of H payments to L-task-bundle payments (z = s H (1-I)/(W L)) and g = g(I) the foreign share of L-task
+costs, M1 gives (any power schedule h):
+
+    offshoring share = g/(1 + z),    skill premium s/w = z (L/H)/(1 - g),
+
+and the economy is diversified iff (1-alpha_y)/alpha_y < z < (1-alpha_x)/alpha_x (the edges of the cone,
+spec 5.1(c); outside it, it specializes in Y or X). So the offshoring share is below alpha_y g < alpha_y:
+the L-task cost share of the labor-intensive good caps it. Each unit's two targets give z and g in closed
+form; LUX (FVA 0.53-0.61 with relative earnings 1.58) needs z down to 0.311, below the Y edge 0.429 of
+alpha_y = 0.7 (that was the former cap of about 0.49-0.51), and the highest-FVA unit without earnings
+data (MLT-2000, 0.520) needs alpha_y g(I) > 0.52 at p = 0.85. alpha_y = 0.85 (edge 0.176) is the smallest
+value on a 0.05 grid that puts every unit strictly inside the cone (alpha_y = 0.8 covers the `beta,p`
+units but caps p = 0.85 units at 0.514); the X edge 1.5 (alpha_x = 0.4) is kept (largest z: USA-1998,
+1.37). H/L cannot do this: it scales both edges together, and LUX needs H/L > 2.18 while USA-1998 needs
+H/L < 1.11. Raising alpha_y changes the levels of p (W/s = p^(1/(alpha_y - alpha_x)) under
+Cobb-Douglas), not the fit: s/w and the offshoring share depend on (z, g) only.
+
+Why w* = 0.025 (was 0.05). Only beta w* enters M1 (spec O3), so w* only sets the unit of beta (every
+`beta,p` beta of the former table doubles exactly: beta w* is unchanged; with p fixed, the `beta|p=0.85`
+betas also move with alpha_y, by a factor of about 2.3) and, through the paper's assumption beta t(0) >= 1
+(model domain `beta * kappa >= 1`), a lower bound on the home/foreign wage gap, w/w* >= t(I)/t(0). Under
+Cobb-Douglas the targets give beta w* = W/(1 + ell) in closed form (h = 1: tOmega(I) = kappa (1 + ell),
+ell = -ln(1-I) = g/(1-g); W = (s/W)^-(1-alpha_x), independent of alpha_y): LUX 2001 and 2004-2011 need
+beta w* down to 0.0341 (LUX-2008), so at w* = 0.05 beta would fall below 1. w* = 0.025 satisfies the bound
+at every unit (smallest beta: LUX-2008, 1.36).
+
+p for units without earnings data stays 0.85: at alpha_y = 0.85 every FVA share in that group
+(0.052-0.520) is reachable for p between about 0.78 (below it RUS's low shares would put the economy at
+the X edge) and 1.07 (above it MLT-2000 would be beyond the Y edge). The median p of the `beta,p` units
+(about 0.73) is outside that interval, so it is not used.
 
 Tertiary-education shares (H/L) are not used: in M1 no factor price depends on endowments (spec P9); they
 only move the diversification cone, and with p fixed by the skill premium the data's H/L puts many
@@ -48,7 +83,7 @@ from jaxoff.models.trading_tasks import SUBMODELS  # noqa: E402
 
 from _figures import panel_arguments, small_multiples, status_counts, tidy_table, write_csv_atomic  # noqa: E402
 
-FIXED = dict(h_L=1.0, kappa=1.0, w_star=0.05, alpha_x=0.4, alpha_y=0.7, sigma_x=1.0, sigma_y=1.0, L=1.0, H=1.0)
+FIXED = dict(h_L=1.0, kappa=1.0, w_star=0.025, alpha_x=0.4, alpha_y=0.85, sigma_x=1.0, sigma_y=1.0, L=1.0, H=1.0)
 START = dict(beta=8.0, p=0.85)
 GROUPS = {
     "beta,p": ({"beta": "log", "p": "log"}, ["offshoring_share", "skill_premium"]),
@@ -106,6 +141,8 @@ def run(df, checkpoint_dir, progress=True):
     table.insert(0, "iso3", df.iso3)
     table.insert(1, "year", df.year)
     table["identification"] = df.identification
+    table["regime"] = "M1 diversified"
+    table["alpha_y"] = FIXED["alpha_y"]
     table["tertiary_share"] = df.tertiary_share
     if "p" in table.columns:
         table["p"] = table["p"].where(table.identification == "beta,p", START["p"])
@@ -118,7 +155,7 @@ def main(argv=None):
     df = targets_table(args.only, args.years)
     table = run(df, args.checkpoint_dir)
     cols = ["iso3", "year", "beta", "se:beta", "p", "se:p", "target:offshoring_share", "model:offshoring_share",
-            "target:skill_premium", "model:skill_premium", "status", "identification"]
+            "target:skill_premium", "model:skill_premium", "status", "identification", "regime", "alpha_y"]
     tidy = tidy_table(table)
     tidy = tidy[[c for c in cols if c in tidy.columns] + [c for c in tidy.columns if c not in cols]]
     write_csv_atomic(tidy, Path(args.out), index=False)
@@ -130,8 +167,8 @@ def main(argv=None):
     print(f"Results: {args.out}")
     if not args.no_figures:
         small_multiples(table.reset_index(drop=True), "beta", args.figure,
-                        "Trading Tasks M1: implied offshoring cost beta by economy, WIOD 2013 FVA shares",
-                        "beta (offshoring cost, w* = 0.05)", group="identification")
+                        "Trading Tasks M1 (alpha_y = 0.85): implied offshoring cost beta by economy, WIOD 2013 FVA shares",
+                        "beta (offshoring cost, w* = 0.025)", group="identification")
         print(f"Figure: {args.figure}")
     return table
 
