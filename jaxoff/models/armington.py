@@ -94,7 +94,9 @@ class Armington(Model):
         log_P_new = (jnp.log(S) + top) / (1 - self.sigma)  # (n, s)
         X = self.alpha[None, :] * (w * self.L)[:, None] + (1 - self.gamma) * u["Y"]  # (n, s)
         demand = X / S  # (n, s)
-        sales = C * (T.T @ demand)  # (i, s): sum_n pi[n, i, s] X[n, s]                 ARM.2
+        # (demand^T T)^T, not T^T demand: XLA's CPU matrix-vector product with a transposed operand
+        # ran 5x slower (0.39 vs 0.08 ms at N = 1000), and it was most of the map's cost
+        sales = C * (demand.T @ T).T  # (i, s): sum_n pi[n, i, s] X[n, s]               ARM.2
         return {"log_P_new": log_P_new, "X": X, "sales": sales, "C": C, "demand": demand}
 
     def residuals(self, u):
