@@ -25,6 +25,10 @@ is listed in `cls.hooks`, and the machinery asks `model.has_hook(name)`:
 * `walras(u) -> dict`: the redundant (dropped) equations, which must hold at a solution.
 * `homogeneity`: a class attribute `{"scale": parameter names, "nominal": unknown names}`.
 * `decomposition_parts(u) -> dict`: named parts of an effect decomposition (model-specific).
+* `on_branch(u) -> bool`: whether a root lies on the equilibrium branch the model asks for (e.g.
+  w > 1 for one branch of a model with several equilibria). The default solver chain treats a root
+  off the branch as not found and tries its fallbacks; if none finds a root on the branch, the
+  first root is returned (and the model's `regime` check flags it).
 """
 from __future__ import annotations
 
@@ -125,7 +129,7 @@ class Model(eqx.Module, metaclass=_ModelMeta):
 
     unknowns: ClassVar[dict[str, Transform]] = {}
     HOOKS: ClassVar[tuple[str, ...]] = ("intermediates", "fixed_point", "walras", "homogeneity",
-                                        "decomposition_parts")
+                                        "decomposition_parts", "on_branch")
     hooks: ClassVar[frozenset[str]] = frozenset()
     homogeneity: ClassVar[dict | None] = None
     #: False when `fixed_point` holds loops with data-dependent trip counts (not reverse-differentiable):
@@ -179,6 +183,10 @@ class Model(eqx.Module, metaclass=_ModelMeta):
     def decomposition_parts(self, u: dict) -> dict:
         """Named parts of the model's effect decomposition (hook)."""
         raise NotImplementedError(f"{self.label()}: no effect decomposition")
+
+    def on_branch(self, u: dict):
+        """Whether the point lies on the equilibrium branch the model asks for (hook; default: always)."""
+        return jnp.asarray(True)
 
     def has_hook(self, name: str) -> bool:
         """Whether this model's class provides the optional hook `name` (one of `Model.HOOKS`)."""

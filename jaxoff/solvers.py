@@ -37,6 +37,13 @@ def _is_small(fn: ResidualFn, z, model, residual_tol: float):
     return jnp.all(jnp.isfinite(r)) & (jnp.max(jnp.abs(r)) <= residual_tol)
 
 
+def _on_branch(model, layout, z):
+    """The model's `on_branch` hook at internal point z (True for models without the hook)."""
+    if not model.has_hook("on_branch"):
+        return jnp.asarray(True)
+    return jnp.all(jnp.asarray(model.on_branch(model.point(layout.to_natural(model, z))), dtype=bool))
+
+
 def _check_tolerances(name: str, **values) -> None:
     for k, v in values.items():
         if v is not None and not v > 0:
@@ -296,15 +303,27 @@ class Then(Solver):
 
 class Homotopy(Solver):
     """Continuation from the model's default parameters: move every parameter linearly from its
-    default to the requested value in `steps` steps, correcting with `inner` at each step.
+    default to the requested value, correcting with `inner` at each step.
 
-    Rescues points far from where the model's `guess` is good. One scan does it all (the solve at
-    the defaults from their guess is its first step, so `inner` is compiled once); a step that fails
-    leaves the next one to start from the last point that solved. Needs parameters of the same
-    shapes as the defaults (otherwise it reports failure and leaves the point to the rest of a chain)."""
+    Rescues points far from where the model's `guess` is good. The path starts with `steps` equal
+    steps and adapts: a step whose corrector fails is retried at half the length (the point stays
+    at the last parameter value that solved), and after a success the step grows again (doubling,
+    at most back to 1/`steps`), so steep stretches (an equilibrium that moves fast near a threshold)
+    are crossed in small steps and smooth ones in large. The path gives up after `max_halvings`
+    consecutive halvings or `4 * steps + 8 * max_halvings` corrector runs. One `while_loop` does it
+    all (the solve at the defaults from their guess is its first step, so `inner` is compiled once).
+    Needs parameters of the same shapes as the defaults (otherwise it reports failure and leaves the
+    point to the rest of a chain)."""
 
     steps: int = eqx.field(static=True, default=8)
     inner: Solver = Newton()
+    max_halvings: int = eqx.field(static=True, default=6)
+
+    def __check_init__(self):
+        if not (isinstance(self.steps, int) and self.steps >= 1):
+            raise ValueError(f"Homotopy: steps must be a positive integer, got {self.steps!r}")
+        if not (isinstance(self.max_halvings, int) and self.max_halvings >= 0):
+            raise ValueError(f"Homotopy: max_halvings must be a non-negative integer, got {self.max_halvings!r}")
 
     def run(self, fn, z0, model, layout, residual_tol):
         fail = (z0, jnp.asarray(False), jnp.asarray(0))
@@ -318,18 +337,33 @@ class Homotopy(Solver):
         if not same:
             return fail
 
-        def step(carry, t):
-            z, _ = carry
-            m_t = jax.tree_util.tree_map(lambda a, b: (1 - t) * a + t * b, base, model)
+        dt_max = 1.0 / self.steps
+        dt_min = dt_max / 2.0 ** self.max_halvings
+        max_runs = 4 * self.steps + 8 * self.max_halvings
+        z_base = layout.to_internal(base, base.guess())
+        # state: (t solved so far, next step, point at t, last corrector output, runs, Newton steps);
+        # t = -dt_max to start: the first run solves the defaults themselves from their guess
+        init = (jnp.asarray(-dt_max), jnp.asarray(dt_max), z_base, z_base, jnp.asarray(0), jnp.asarray(0))
+
+        def keep_going(state):
+            t, dt, *_, runs, _ = state
+            return (t < 1.0) & (dt >= dt_min * (1 - 1e-9)) & (runs < max_runs)
+
+        def body(state):
+            t, dt, z, _, runs, nsum = state
+            t_new = jnp.minimum(t + dt, 1.0)
+            s = jnp.maximum(t_new, 0.0)
+            m_t = jax.tree_util.tree_map(lambda a, b: (1 - s) * a + s * b, base, model)
             z_new, ok, n = self.inner.run(fn, z, m_t, layout, 10 * residual_tol)
             ok = jnp.asarray(ok, dtype=bool) & jnp.all(jnp.isfinite(z_new))
-            return (jnp.where(ok, z_new, z), z_new), n
+            t = jnp.where(ok, t_new, t)
+            dt = jnp.where(ok, jnp.minimum(2 * dt, dt_max), dt / 2)
+            return t, dt, jnp.where(ok, z_new, z), z_new, runs + 1, nsum + jnp.asarray(n, dtype=nsum.dtype)
 
-        ts = jnp.linspace(0.0, 1.0, self.steps + 1)  # t = 0: the defaults, from their guess
-        z_base = layout.to_internal(base, base.guess())
-        (_, z), ns = jax.lax.scan(step, (z_base, z_base), ts)
-        # the last corrector's own result: a failed path is reported as it ended (e.g. non-finite)
-        return z, _is_small(fn, z, model, residual_tol), jnp.sum(ns)
+        t, _, z, z_last, _, nsum = jax.lax.while_loop(keep_going, body, init)
+        # a path that did not reach t = 1 is reported as its last corrector ended (e.g. non-finite)
+        z = jnp.where(t >= 1.0, z, z_last)
+        return z, _is_small(fn, z, model, residual_tol) & (t >= 1.0), nsum
 
 
 class Chain(Solver):
@@ -361,13 +395,18 @@ class Chain(Solver):
             return z1, ok1, n1
         tail = Chain(*rest)
         dyn, static = eqx.partition(model, eqx.is_array)
+        root1 = jnp.asarray(ok1, dtype=bool)
+        ok1 = root1 & _on_branch(model, layout, z1)
 
-        def rescue(dyn, z0, z1, ok1, n1):
+        def rescue(dyn, z0, z1, ok1, root1, n1):
             m = eqx.combine(dyn, static)
 
             def fallback(_):
                 z2, ok2, n2 = tail.run(fn, z0, m, layout, residual_tol)
-                return z2, jnp.asarray(ok2, dtype=bool), (n1 + n2).astype(jnp.int32)
+                ok2 = jnp.asarray(ok2, dtype=bool) & _on_branch(m, layout, z2)
+                # no root on the branch: keep the first stage's root if it found one (off the branch)
+                keep = ~ok2 & root1
+                return (jnp.where(keep, z1, z2), ok2 | keep, (n1 + n2).astype(jnp.int32))
 
             return jax.lax.cond(ok1, lambda _: (z1, jnp.asarray(ok1, dtype=bool), n1), fallback, None)
 
@@ -379,11 +418,11 @@ class Chain(Solver):
                 return x if batched else jnp.broadcast_to(x, (axis_size,) + jnp.shape(x))
 
             args = jax.tree_util.tree_map(bcast, args, tuple(in_batched))
-            _, _, z1b, ok1b, n1b = args
+            _, _, z1b, ok1b, _, n1b = args
             out = jax.lax.cond(jnp.all(ok1b), lambda: (z1b, ok1b, n1b), lambda: jax.vmap(rescue)(*args))
             return out, (True, True, True)
 
-        return guarded(dyn, z0, z1, jnp.asarray(ok1, dtype=bool), jnp.asarray(n1, dtype=jnp.int32))
+        return guarded(dyn, z0, z1, ok1, root1, jnp.asarray(n1, dtype=jnp.int32))
 
 
 #: Steps of the `Homotopy` that ends the default chain of small systems (`homotopy_steps=None`).

@@ -227,21 +227,26 @@ class _Economy(_Technology):
 
     def unit_costs(self, w, Q, Q_star, s):
         """Unit costs c, c* (paper eqs. 4, 5) given task-set measures/integrals `s`."""
-        AN = jnp.exp(self.lA(Q + Q_star))
-        c = (w * s["M_E"] + self.beta * s["T_W"]) / AN + w * s["M_B"] / jnp.exp(self.lA(Q))
-        c_star = (self.beta * w * s["T_E"] + s["M_W"]) / AN + s["M_B"] / jnp.exp(self.lA(Q_star))
+        # 1/A as exp(-ln A): as theta -> 1 the outputs Q reach 1e180 and more, where dividing by A
+        # (and differentiating the quotient) overflows although every term is of order one
+        inv_AN = jnp.exp(-self.lA(Q + Q_star))
+        c = (w * s["M_E"] + self.beta * s["T_W"]) * inv_AN + w * s["M_B"] * jnp.exp(-self.lA(Q))
+        c_star = (self.beta * w * s["T_E"] + s["M_W"]) * inv_AN + s["M_B"] * jnp.exp(-self.lA(Q_star))
         return c, c_star
 
     def equilibrium_residuals(self, w, Q, Q_star, s):
         """F1-F3 (paper eqs. 6, 11, 12; spec SM-B) for given task sets `s`."""
-        AN = jnp.exp(self.lA(Q + Q_star))
         c, c_star = self.unit_costs(w, Q, Q_star, s)
-        east_labour = (s["M_E"] * Q + self.beta * s["T_E"] * Q_star) / AN + s["M_B"] * Q / jnp.exp(self.lA(Q))
-        west_labour = (self.beta * s["T_W"] * Q + s["M_W"] * Q_star) / AN + s["M_B"] * Q_star / jnp.exp(self.lA(Q_star))
+        # Q/A(.) as exp(ln Q - ln A(.)): of order one even where Q and A overflow their product
+        lQ, lQs, lAN = jnp.log(Q), jnp.log(Q_star), self.lA(Q + Q_star)
+        east_labour = (s["M_E"] * jnp.exp(lQ - lAN) + self.beta * s["T_E"] * jnp.exp(lQs - lAN)
+                       + s["M_B"] * jnp.exp(lQ - self.lA(Q)))
+        west_labour = (self.beta * s["T_W"] * jnp.exp(lQ - lAN) + s["M_W"] * jnp.exp(lQs - lAN)
+                       + s["M_B"] * jnp.exp(lQs - self.lA(Q_star)))
         return {
             # x/x* = (c/c*)^(-sigma), x/x* = (Q/Q*)(H*/H)  (eq. 6; SM-B F1)
-            "relative_demand": jnp.log(Q / Q_star) + jnp.log(self.H_W / self.H_E)
-            + self.sigma * jnp.log(c / c_star),
+            "relative_demand": lQ - lQs + jnp.log(self.H_W / self.H_E)
+            + self.sigma * (jnp.log(c) - jnp.log(c_star)),
             # labour markets in logs: demand is a power law in (Q, Q*), so Newton in logs is near-linear
             "labour_E": jnp.log(east_labour / self.L_E),  # eq. 11; SM-B F2
             "labour_W": jnp.log(west_labour / self.L_W),  # eq. 12; SM-B F3
@@ -423,13 +428,16 @@ class UnequalWage(_Economy):
         out["J_relevant"] = g["J_relevant"].astype(jnp.float64)
         return {**out, **self.derived(u["w"], u["Q"], u["Q_star"], g)}
 
-    def regime(self, u):
-        g = self._g(u)
-        lw = jnp.log(u["w"])
+    def on_branch(self, u):
         # a no-trade point is valid on either branch (its assignment does not depend on the branch)
-        branch_ok = (self.sign() * lw > 0) | ((g["regime_id"] == 0) & (jnp.abs(lw) < 1e-9))
-        return {"branch: sign(w - 1) as requested": branch_ok,
-                "fixed regime: validity conditions (spec 5.2 table)": g["regime_valid"]}
+        lw = jnp.log(u["w"])
+        return (self.sign() * lw > 0) | ((self._g(u)["regime_id"] == 0) & (jnp.abs(lw) < 1e-9))
+
+    def regime(self, u):
+        # the solver's fallbacks look for a root on the requested branch (hook `on_branch`); a root
+        # only found off it is reported here
+        return {"branch: sign(w - 1) as requested": self.on_branch(u),
+                "fixed regime: validity conditions (spec 5.2 table)": self._g(u)["regime_valid"]}
 
 
 class _IndexedUnequalWage(UnequalWage):
