@@ -14,6 +14,10 @@ Unknowns in log coordinates x = (ln w (N), ln P (N*J), ln Y (N*J)), residuals in
 the peers solve exactly the system jaxoff solves, from the same starting point (25 rounds of the
 fixed-point map from a flat start).
 
+The equations are evaluated in the same matrix form as jaxoff's model: T = tau^(1 - sigma) once per
+solve, then two N x N by N x J matrix products per evaluation (see `intermediates`); an N x N x J
+log-sum-exp, which jaxoff's model used before (and this file until then), costs N times more.
+
 Three peers:
 
 * `solve_fixed_point`: the model's fixed-point map (prices from costs, output from spending,
@@ -80,16 +84,29 @@ def join(w, P, Y) -> np.ndarray:
     return np.log(np.concatenate([np.ravel(w), np.ravel(P), np.ravel(Y)]))
 
 
-def intermediates(e: Economy, w, P, Y):
-    """(ln of the new price index (N, J), sales (N, J)) at (w, P, Y): ARM.1 and ARM.2."""
+def cost_weights(e: Economy) -> np.ndarray:
+    """T = tau^(1 - sigma), shape (n, i): the only N x N quantity of ARM.1-ARM.2. It does not depend
+    on the unknowns, so every peer computes it once per solve (outside its loop)."""
+    return np.exp((1 - e.sigma) * np.log(e.tau))
+
+
+def intermediates(e: Economy, w, P, Y, T: np.ndarray | None = None):
+    """(ln of the new price index (N, J), sales (N, J)) at (w, P, Y): ARM.1 and ARM.2.
+
+    Written as a competent NumPy user would: (tau[n, i] c[i, s])^(1 - sigma) = T[n, i] C[i, s], so
+    ARM.1 is the matrix product T @ C and sum_n pi[n, i, s] X[n, s] = C[i, s] sum_n T[n, i]
+    X[n, s] / P[n, s]^(1 - sigma) is T^T @ (X / S): two N x N by N x J products, no N x N x J array.
+    C is scaled by its largest entry per sector (a stable log-sum-exp over exporters). `T` is
+    `cost_weights(e)` (computed here if not given; the solvers pass it in)."""
+    T = cost_weights(e) if T is None else T
     log_c = e.gamma * np.log(w)[:, None] + (1 - e.gamma) * np.log(P) - np.log(e.A)  # (i, s)
-    log_terms = (1 - e.sigma) * (np.log(e.tau)[:, :, None] + log_c[None, :, :])  # (n, i, s)
-    top = log_terms.max(axis=1)  # (n, s): a stable log-sum-exp over exporters
-    log_sum = top + np.log(np.exp(log_terms - top[:, None, :]).sum(axis=1))
-    log_P_new = log_sum / (1 - e.sigma)
-    pi = np.exp(log_terms - log_sum[:, None, :])
+    x = (1 - e.sigma) * log_c
+    top = x.max(axis=0)  # (s,)
+    C = np.exp(x - top)  # (i, s), in (0, 1]
+    S = T @ C  # (n, s): P[n, s]^(1 - sigma) / exp(top)                                    ARM.1
+    log_P_new = (np.log(S) + top) / (1 - e.sigma)
     X = e.alpha[None, :] * (w * e.L)[:, None] + (1 - e.gamma) * Y
-    sales = np.einsum("nis,ns->is", pi, X)
+    sales = C * (T.T @ (X / S))  # (i, s): sum_n pi[n, i, s] X[n, s]                       ARM.2
     return log_P_new, sales
 
 
@@ -100,10 +117,11 @@ def _residuals_from(e: Economy, w, P, Y, log_P_new, sales) -> np.ndarray:
     return np.concatenate([(np.log(P) - log_P_new).ravel(), (sales / Y - 1).ravel(), [numeraire], labor[1:]])
 
 
-def residuals(e: Economy, x: np.ndarray) -> np.ndarray:
-    """The residual vector at log coordinates x (same order and scaling as jaxoff's)."""
+def residuals(e: Economy, x: np.ndarray, T: np.ndarray | None = None) -> np.ndarray:
+    """The residual vector at log coordinates x (same order and scaling as jaxoff's); `T` as in
+    `intermediates`."""
     w, P, Y = split(e, x)
-    return _residuals_from(e, w, P, Y, *intermediates(e, w, P, Y))
+    return _residuals_from(e, w, P, Y, *intermediates(e, w, P, Y, T))
 
 
 def _map_from(e: Economy, w, Y, log_P_new, sales):
@@ -113,18 +131,19 @@ def _map_from(e: Economy, w, Y, log_P_new, sales):
     return w_new, np.exp(log_P_new), sales
 
 
-def fixed_point(e: Economy, w, P, Y):
+def fixed_point(e: Economy, w, P, Y, T: np.ndarray | None = None):
     """One application of the fixed-point map (the same map as `Armington.fixed_point`)."""
-    log_P_new, sales = intermediates(e, w, P, Y)
+    log_P_new, sales = intermediates(e, w, P, Y, T)
     return _map_from(e, w, Y, log_P_new, sales)
 
 
 def guess(e: Economy) -> np.ndarray:
     """The starting point: 25 rounds of the map from w = 1, P = 1, Y = L / (gamma J)."""
     N, J = e.shape
+    T = cost_weights(e)
     w, P, Y = np.ones(N), np.ones((N, J)), np.ones((N, J)) * (e.L / e.gamma)[:, None] / J
     for _ in range(25):
-        w, P, Y = fixed_point(e, w, P, Y)
+        w, P, Y = fixed_point(e, w, P, Y, T)
     return join(w, P, Y)
 
 
@@ -155,8 +174,9 @@ def solve_fixed_point(e: Economy, tol: float = 1e-10, *, budget: float = 60.0, m
     """
     w, P, Y = split(e, guess(e) if x0 is None else x0)
     start = time.perf_counter()
+    T = cost_weights(e)  # once per solve (timed)
     for k in range(max_iter):
-        log_P_new, sales = intermediates(e, w, P, Y)
+        log_P_new, sales = intermediates(e, w, P, Y, T)
         r = float(np.max(np.abs(_residuals_from(e, w, P, Y, log_P_new, sales))))
         if not np.isfinite(r):
             return PeerResult(join(w, P, Y) * np.nan, False, r, k, "diverged")
@@ -170,12 +190,13 @@ def solve_fixed_point(e: Economy, tol: float = 1e-10, *, budget: float = 60.0, m
 
 def _budgeted(e: Economy, budget: float):
     start, calls = time.perf_counter(), [0]
+    T = cost_weights(e)  # once per solve (timed), shared by every residual evaluation
 
     def F(x):
         calls[0] += 1
         if time.perf_counter() - start > budget:
             raise OverBudget
-        return residuals(e, x)
+        return residuals(e, x, T)
 
     return F, calls
 

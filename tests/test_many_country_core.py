@@ -110,6 +110,31 @@ def test_intermediates_match_the_textbook_formulas():
     np.testing.assert_allclose(m.outputs(p)["trade"], (pi * X[:, None, :]).sum(axis=2), rtol=1e-13)
 
 
+def test_numpy_peer_evaluates_the_same_equations():
+    """benchmarks/_armington_numpy.py (the scale benchmark's NumPy/SciPy peers, matrix form) gives
+    jaxoff's residuals and fixed-point map at the same point, to rounding."""
+    import os
+    import sys
+
+    from jaxoff.solve import Layout, residual_vector
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+    try:
+        import _armington_numpy as peer
+    finally:
+        sys.path.pop(0)
+    m = arm.random_economy(12, 3, seed=2)
+    e = peer.Economy.of(m)
+    x = peer.guess(e) + np.random.default_rng(0).normal(0, 0.1, e.n_unknowns)
+    u = {k: jnp.asarray(v) for k, v in zip(("w", "P", "Y"), peer.split(e, x))}
+    layout = Layout.of(m, u)
+    r = residual_vector(m, layout, layout.to_internal(m, u))
+    np.testing.assert_allclose(np.asarray(r), peer.residuals(e, x), rtol=0, atol=1e-14)
+    g = m.fixed_point(m.point(u))
+    for k, v in zip(("w", "P", "Y"), peer.fixed_point(e, *peer.split(e, x))):
+        np.testing.assert_allclose(np.asarray(g[k]), v, rtol=1e-14)
+
+
 # -- solver objects -----------------------------------------------------------------------------
 @pytest.mark.parametrize("solver", [jo.Newton(), jo.NewtonKrylov(), jo.AndersonFixedPoint(),
                                     jo.Chain(jo.Newton(max_steps=2), jo.Then(jo.LevenbergMarquardt(), jo.Newton())),
