@@ -223,6 +223,13 @@ class Model(eqx.Module, metaclass=_ModelMeta):
                 out[f.name] = f.default
         return out
 
+    def fingerprint(self) -> dict:
+        """Everything that identifies this model exactly: class, static options and every parameter
+        value (full precision), as JSON-able strings; used to key checkpoints."""
+        return {"class": f"{type(self).__module__}.{type(self).__qualname__}",
+                "options": {n: repr(getattr(self, n)) for n in self.option_names()},
+                "params": {n: repr(np.asarray(getattr(self, n)).tolist()) for n in self.parameter_names()}}
+
     def at_defaults(self) -> Model:
         """The same class and static options at its default parameters."""
         static = {f.name: getattr(self, f.name) for f in _static_fields(type(self))}

@@ -1,4 +1,5 @@
-"""calibrate_many(engine="ray") on a local Ray cluster started here (2 CPUs, no dashboard).
+"""calibrate_many(engine="ray") and jo.sweep(engine="ray") on a local Ray cluster started here (2 CPUs,
+no dashboard; one pool of actors serves both engines).
 
 Oracle: the local engine (`engine="local"`, same options) on the same table; the units are
 independent (`warm_start=False`), so the Ray run must give the same numbers bit for bit. A worker is
@@ -10,6 +11,7 @@ import json
 import os
 import signal
 
+import numpy as np
 import pandas as pd
 import pytest
 from test_calibrate import FREE, SK, targets_at
@@ -18,7 +20,8 @@ from jaxoff.calibrate import calibrate_many
 from jaxoff.models.trading_tasks import SUBMODELS
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'jaxoff[ray]')")
-from jaxoff.calibrate import _ray as jr  # noqa: E402
+import jaxoff as jo  # noqa: E402
+from jaxoff import cluster as jr  # noqa: E402
 
 M1 = SUBMODELS["M1"]
 BETAS = [1.5, 1.6, 1.7, 1.8, 1.9, 2.0, 2.2, 2.4]
@@ -99,3 +102,18 @@ def test_bad_engine_name():
     with pytest.raises(ValueError, match="engine"):
         calibrate_many(M1(), pd.DataFrame({"g": [0.2]}, index=["A"]), {"beta": "log"}, engine="dask",
                        progress=False)
+
+
+def test_sweep_on_ray_equals_local_survives_a_killed_worker_and_resumes(cluster, tmp_path):
+    # the same actors as the calibrations (the pool is shared); oracle: the local sweep, bit for bit
+    kw = dict(beta=np.linspace(1.5, 2.5, 40), derivatives=[("w", "beta")], progress=False, chunk_size=8)
+    local = jo.sweep(M1(), **kw)
+    hook, subs = _killer(cluster, at=2)
+    out = jo.sweep(M1(), engine="ray", checkpoint_dir=tmp_path,
+                   ray_options={"num_workers": 2, "chunk_size": 8, "on_submit": hook}, **kw)
+    assert len(subs) > 5 and subs.count(subs[1]) >= 2  # 5 slices; the killed one was resubmitted
+    pd.testing.assert_frame_equal(out, local, check_exact=True)
+    assert len(list(tmp_path.glob("sweep-*.npz"))) == 5
+    again = jo.sweep(M1(), engine="ray", checkpoint_dir=tmp_path, ray_options={"num_workers": 2}, **kw)
+    assert again.attrs["slices_computed"] == 0
+    pd.testing.assert_frame_equal(again, local, check_exact=True)

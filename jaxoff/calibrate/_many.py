@@ -81,9 +81,7 @@ def _unit_key(model, free, moments, method, fixed, targets, se, kwargs) -> str:
 
     m = model.replace(**fixed) if fixed else model
     desc = {
-        "version": __version__, "class": f"{type(m).__module__}.{type(m).__qualname__}",
-        "options": {n: repr(getattr(m, n)) for n in m.option_names()},
-        "params": {n: repr(np.asarray(getattr(m, n)).tolist()) for n in m.parameter_names()},
+        "version": __version__, **m.fingerprint(),
         "free": {k: repr(_as_transform(k, v)) for k, v in free.items()},
         "moments": None if moments is None else f"{getattr(moments, '__module__', '')}."
                                                  f"{getattr(moments, '__qualname__', repr(moments))}",
@@ -176,7 +174,7 @@ def calibrate_many(
       cluster, "auto" joins the cluster started by `ray start --head`), `num_workers`, `chunk_size`,
       `max_retries`, `num_cpus_per_worker`, `num_gpus_per_worker`. `results` holds no
       CalibrationResult objects for units computed on Ray (the table has every number). See
-      `jaxoff.calibrate._ray` for multi-node clusters and `jax.distributed` on GPU pods.
+      `jaxoff.cluster` for multi-node clusters and `jax.distributed` on GPU pods.
     - `warn=False` silences the `CalibrationWarning` listing failed units; further keyword arguments
       go to `calibrate` (e.g. `max_steps`, `solve_kwargs`).
 

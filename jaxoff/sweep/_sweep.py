@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._solution import INVALID_PARAMETERS
+from .._solution import INVALID_PARAMETERS, STATUS_NAMES
 from ..model import Model
 from ..solve import SolverOptions
 from ..solvers import Solver
@@ -39,6 +39,9 @@ def sweep(
     fallback: bool = True,
     homotopy_steps: int | None = None,
     solver: Solver | None = None,
+    engine: str = "local",
+    ray_options: dict | None = None,
+    checkpoint_dir=None,
     **grids,
 ):
     """Solve a model over a grid of parameter values, with exact per-point comparative statics.
@@ -85,6 +88,15 @@ def sweep(
     - `solver`: a solver object (as in `jo.solve`); by default the first pass is a batched Newton that
       shares its factorization with the derivatives (`jo.newton_with_tangents`) and failed points
       are redone by `jo.solve`'s default chain. With a solver given, every point uses it.
+    - `engine`: "local" (this process) or "ray": slices of the points (whole chunks) go to a pool of
+      Ray actors (`pip install jaxoff[ray]`; one actor per worker, each keeps its compiled programs
+      between slices); the rows equal the local run's. `ray_options`: `address` (None starts a local
+      cluster, "auto" joins one started by `ray start --head`), `num_workers`, `chunk_size` (points
+      per slice, rounded up to whole chunks), `max_retries` (resubmissions of a slice whose worker
+      died; default 2), `num_cpus_per_worker`, `num_gpus_per_worker`. See `jaxoff.cluster`.
+    - `checkpoint_dir`: save each finished slice there (`sweep-<key>.npz`, keyed by the model, the
+      slice's points and every option) and load the slices already present: an interrupted sweep, or
+      one whose worker died past its retries, resumes where it stopped. Works with either engine.
     - `**grids`: parameter name -> 1-D array of values.
 
     **Returns:** a pandas DataFrame with one row per point: the swept parameters, every unknown, the
@@ -109,13 +121,30 @@ def sweep(
     if bad:
         raise KeyError(f"guess names unknown(s) {bad}; {model.label()} has {list(model.unknowns)}")
 
+    if engine not in ("local", "ray"):
+        raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
     points, shape = _points(grid, grids)
     n = len(next(iter(points.values())))
-    devs = _resolve_devices(devices)
+    devs = _resolve_devices(devices) if engine == "local" else [None]
     n_dev = len(devs)
     size = min(int(chunk_size), 1 << max(0, math.ceil(math.log2(max(n, 1)))))
     size = max(n_dev, -(-size // n_dev) * n_dev)
     n_chunks = -(-n // size)
+
+    if engine == "ray" or checkpoint_dir is not None:
+        from ._chunked import run_sliced
+
+        t0 = time.perf_counter()
+        options = dict(outputs=outputs, derivatives=derivatives, elasticities=elasticities, guess=guess,
+                       mask=mask, rtol=rtol, atol=atol, max_steps=max_steps, residual_tol=residual_tol,
+                       fallback=fallback, homotopy_steps=homotopy_steps, solver=solver)
+        if engine == "local":
+            options["devices"] = devs
+        cols, computed = run_sliced(model, points, options, size, engine, ray_options, checkpoint_dir, progress)
+        df = _frame_from_columns(cols)
+        df.attrs.update(model=model.label(), grid=grid, shape=shape, chunk_size=size, engine=engine,
+                        slices_computed=computed, seconds=time.perf_counter() - t0)
+        return _to_xarray(df, list(points), grid) if xarray else df
 
     opts = SolverOptions(rtol=rtol, atol=atol, max_steps=max_steps, residual_tol=residual_tol, fallback=False,
                          mask=False, homotopy_steps=homotopy_steps, solver=solver)
@@ -195,6 +224,16 @@ def sweep(
     if xarray:
         return _to_xarray(df, list(points), grid)
     return df
+
+
+def _frame_from_columns(cols: dict):
+    """The local sweep's DataFrame from saved columns (status back to its categorical type)."""
+    import pandas as pd
+
+    cols = dict(cols)
+    cols["status"] = pd.Categorical(np.asarray(cols["status"]).astype(str),
+                                    categories=[STATUS_NAMES[i] for i in range(len(STATUS_NAMES))])
+    return pd.DataFrame(cols)
 
 
 def _to_xarray(df, names: list[str], grid: str):
