@@ -32,10 +32,13 @@ import numpy as np
 
 __all__ = ["Linearization", "linearize", "tangent", "tangents", "cotangent", "DENSE_MAX", "default_linear_solver",
            "ParameterBlock", "residual_tangent", "StructuredSolver", "small_gmres",
-           "krylov_solver"]
+           "krylov_solver", "contraction_solver", "CONTRACTION_RESTART"]
 
 #: Systems with more unknowns than this are differentiated matrix-free by default.
 DENSE_MAX = 600
+
+#: GMRES restart length on a fixed-point linearization I - G_z (see `contraction_solver`).
+CONTRACTION_RESTART = 50
 
 
 def krylov_solver(rtol: float = 1e-11, atol: float = 1e-13, *, restart: int = 200,
@@ -46,6 +49,21 @@ def krylov_solver(rtol: float = 1e-11, atol: float = 1e-13, *, restart: int = 20
     nonsymmetric Jacobians of trade models (measured: restart 60 stagnates at 1e-4 relative on a
     150-unknown Armington economy, restart 150 converges in 3 cycles)."""
     return lx.GMRES(rtol=rtol, atol=atol, restart=restart, max_steps=max_steps)
+
+
+def contraction_solver(solver: lx.AbstractLinearSolver) -> lx.AbstractLinearSolver:
+    """The linear solver for a linearization I - G_z of z - G(z), G a contraction: a GMRES
+    `solver`'s restart capped at `CONTRACTION_RESTART` (other solvers unchanged).
+
+    The eigenvalues of I - G_z cluster around 1, so GMRES converges in a few dozen steps and a
+    long Krylov basis buys nothing, while each step orthogonalizes against the whole (padded)
+    basis: O(n restart) work per step. Measured on the Armington 200 x 25 economy (10,200
+    unknowns): one adjoint solve to the same 1e-11 tolerance 81 ms with restart 200, 17 ms with 50
+    (gradients equal to 3e-13)."""
+    if isinstance(solver, lx.GMRES) and solver.restart > CONTRACTION_RESTART:
+        return krylov_solver(rtol=solver.rtol, atol=solver.atol, restart=CONTRACTION_RESTART,
+                             max_steps=solver.max_steps)
+    return solver
 
 
 def default_linear_solver(n: int) -> lx.AbstractLinearSolver:
@@ -170,9 +188,13 @@ class Linearization:
         s = self.solver
         op = (lambda v: self._vjp(v)[0]) if transpose else self._jvp
         restart = min(int(getattr(s, "restart", 200)), b.shape[0])
+        # "incremental": each restart cycle stops at the first Krylov step whose residual is below
+        # tolerance. "batched" (JAX's default) always builds the full `restart` vectors per cycle:
+        # 200 operator applications and a 200-column Gram-Schmidt for an adjoint that converges in
+        # ~30, which made one adjoint solve 13x the forward solve of a 10,200-unknown economy.
         x, _ = jax.scipy.sparse.linalg.gmres(op, b, tol=float(s.rtol), atol=float(s.atol), restart=restart,
                                              maxiter=int(getattr(s, "max_steps", None) or 100),
-                                             solve_method="batched")
+                                             solve_method="incremental")
         return x
 
     def _structured(self, b, transpose: bool):

@@ -147,6 +147,15 @@ def ift_residual(model: Model, n_unknowns: int):
     return residual_vector
 
 
+def ift_linear_solver(model: Model, n_unknowns: int, linear_solver):
+    """The linear solver for the `ift_residual` linearization: `linear_solver` (default by size),
+    with a shorter GMRES restart when that residual is z - G(z) (`implicit.contraction_solver`)."""
+    linear_solver = implicit.default_linear_solver(n_unknowns) if linear_solver is None else linear_solver
+    if ift_residual(model, n_unknowns) is fixed_point_residual:
+        return implicit.contraction_solver(linear_solver)
+    return linear_solver
+
+
 # -- implicit differentiation (the rule lives in jaxoff.implicit) --------------------------------
 @eqx.filter_custom_jvp
 def _implicit_root(model, z, *, layout, linear_solver):
@@ -161,7 +170,7 @@ def _implicit_root_jvp(primals, tangents, *, layout, linear_solver):
     if t_model is None:
         return z, jnp.zeros_like(z)
     F = ift_residual(model, z.shape[0])
-    lin = implicit.linearize(lambda zz: F(model, layout, zz), z, linear_solver)
+    lin = implicit.linearize(lambda zz: F(model, layout, zz), z, ift_linear_solver(model, z.shape[0], linear_solver))
     return z, implicit.tangents(lin, lambda m: F(m, layout, z), model, t_model)
 
 

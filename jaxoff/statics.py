@@ -25,7 +25,7 @@ from . import implicit
 from ._solution import CONVERGED, Solution
 from .implicit import ParameterBlock
 from .model import Model, is_concrete
-from .solve import Layout, SolverOptions, assemble, ift_residual, solve
+from .solve import Layout, SolverOptions, assemble, ift_linear_solver, ift_residual, solve
 
 __all__ = ["jacobian", "derivative", "elasticity", "statics", "total_derivatives", "directional_derivative",
            "gradient", "chain_rule", "own_solution", "total_derivatives_at", "elasticity_of", "CONVERGED"]
@@ -90,7 +90,7 @@ def _point_of(model: Model, sol: Solution):
 
 def _linearization(model: Model, layout: Layout, z):
     F = ift_residual(model, z.shape[0])
-    return implicit.linearize(lambda zz: F(model, layout, zz), z)
+    return implicit.linearize(lambda zz: F(model, layout, zz), z, ift_linear_solver(model, z.shape[0], None))
 
 
 def _residual_of_params(model: Model, layout: Layout, z, rebuild):
