@@ -402,11 +402,13 @@ class Chain(Solver):
             m = eqx.combine(dyn, static)
 
             def fallback(_):
-                z2, ok2, n2 = tail.run(fn, z0, m, layout, residual_tol)
-                ok2 = jnp.asarray(ok2, dtype=bool) & _on_branch(m, layout, z2)
-                # no root on the branch: keep the first stage's root if it found one (off the branch)
-                keep = ~ok2 & root1
-                return (jnp.where(keep, z1, z2), ok2 | keep, (n1 + n2).astype(jnp.int32))
+                z2, root2, n2 = tail.run(fn, z0, m, layout, residual_tol)
+                root2 = jnp.asarray(root2, dtype=bool)
+                on2 = root2 & _on_branch(m, layout, z2)
+                # no root on the branch: return the first root found (off the branch; the model's
+                # regime check flags it), so that an existing root is never reported as a failure
+                z = jnp.where(on2 | ~root1, z2, z1)
+                return z, root1 | root2, (n1 + n2).astype(jnp.int32)
 
             return jax.lax.cond(ok1, lambda _: (z1, jnp.asarray(ok1, dtype=bool), n1), fallback, None)
 
