@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import optax
 import optimistix as optx
 
+from .._batching import fallback_unless
 from ._inference import _evaluate_impl
 from ._objective import _loss, _residuals
 from ._problem import CONVERGED, solve_call
@@ -133,13 +134,17 @@ def _fit_impl(spec, model, theta0, t, sqrtw, guess, rtol, atol, max_steps, metho
     if method == "lm" and wrapper is not None:
         zx, okx, stepsx, eqx_ = _exact_first(spec, model, wrapper, z0, t, guess, max_steps)
 
-        def lm():
-            inner = _start_equilibrium(spec, model, z0, guess)
-            zz, ss, nn = _run_lm(spec, model, z0, t, sqrtw, inner, rtol, atol, max_steps)
+        dyn, static = eqx.partition(model, eqx.is_array)
+
+        def lm(dyn, z0, t, sqrtw, guess):
+            m = eqx.combine(dyn, static)
+            inner = _start_equilibrium(spec, m, z0, guess)
+            zz, ss, nn = _run_lm(spec, m, z0, t, sqrtw, inner, rtol, atol, max_steps)
             return zz, jnp.asarray(ss, dtype=bool), jnp.asarray(nn, dtype=jnp.int32), inner
 
-        z, success, steps, inner = jax.lax.cond(
-            okx, lambda: (zx, jnp.asarray(True), jnp.asarray(stepsx, dtype=jnp.int32), eqx_), lm)
+        # under vmap (a panel in one program) the LM fallback runs only when some unit needs it
+        z, success, steps, inner = fallback_unless(
+            okx, (zx, jnp.asarray(True), jnp.asarray(stepsx, dtype=jnp.int32), eqx_), lm, dyn, z0, t, sqrtw, guess)
     elif method == "lm":
         inner = _start_equilibrium(spec, model, z0, guess)
         z, success, steps = _run_lm(spec, model, z0, t, sqrtw, inner, rtol, atol, max_steps)
