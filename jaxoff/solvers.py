@@ -25,6 +25,7 @@ import lineax as lx
 import optimistix as optx
 
 from . import implicit
+from ._batching import fallback_unless
 
 __all__ = ["Solver", "Newton", "NewtonKrylov", "LevenbergMarquardt", "AndersonFixedPoint", "JaxoptGaussNewton",
            "Then", "Chain", "Homotopy", "default_solver"]
@@ -370,8 +371,8 @@ class Chain(Solver):
     """Try solvers in order, each from the original start, until one succeeds: a fallback chain.
 
     Under `jax.vmap` a plain `lax.cond` would run every fallback for every point (its predicate is
-    batched, so it becomes a select), which made healthy sweeps ~20x slower. A custom batching rule
-    runs the rest of the chain for the whole batch only when at least one point needs it.
+    batched, so it becomes a select), which made healthy sweeps ~20x slower. The rest of the chain
+    runs (`jaxoff._batching.fallback_unless`) for the whole batch only when at least one point needs it.
     """
 
     stages: tuple[Solver, ...]
@@ -398,33 +399,18 @@ class Chain(Solver):
         root1 = jnp.asarray(ok1, dtype=bool)
         ok1 = root1 & _on_branch(model, layout, z1)
 
-        def rescue(dyn, z0, z1, ok1, root1, n1):
+        def fallback(dyn, z0, z1, root1, n1):
             m = eqx.combine(dyn, static)
+            z2, root2, n2 = tail.run(fn, z0, m, layout, residual_tol)
+            root2 = jnp.asarray(root2, dtype=bool)
+            on2 = root2 & _on_branch(m, layout, z2)
+            # no root on the branch: return the first root found (off the branch; the model's
+            # regime check flags it), so that an existing root is never reported as a failure
+            z = jnp.where(on2 | ~root1, z2, z1)
+            return z, root1 | root2, (n1 + n2).astype(jnp.int32)
 
-            def fallback(_):
-                z2, root2, n2 = tail.run(fn, z0, m, layout, residual_tol)
-                root2 = jnp.asarray(root2, dtype=bool)
-                on2 = root2 & _on_branch(m, layout, z2)
-                # no root on the branch: return the first root found (off the branch; the model's
-                # regime check flags it), so that an existing root is never reported as a failure
-                z = jnp.where(on2 | ~root1, z2, z1)
-                return z, root1 | root2, (n1 + n2).astype(jnp.int32)
-
-            return jax.lax.cond(ok1, lambda _: (z1, jnp.asarray(ok1, dtype=bool), n1), fallback, None)
-
-        guarded = jax.custom_batching.custom_vmap(rescue)
-
-        @guarded.def_vmap
-        def _rescue_batched(axis_size, in_batched, *args):
-            def bcast(x, batched):
-                return x if batched else jnp.broadcast_to(x, (axis_size,) + jnp.shape(x))
-
-            args = jax.tree_util.tree_map(bcast, args, tuple(in_batched))
-            _, _, z1b, ok1b, _, n1b = args
-            out = jax.lax.cond(jnp.all(ok1b), lambda: (z1b, ok1b, n1b), lambda: jax.vmap(rescue)(*args))
-            return out, (True, True, True)
-
-        return guarded(dyn, z0, z1, ok1, root1, jnp.asarray(n1, dtype=jnp.int32))
+        n1 = jnp.asarray(n1, dtype=jnp.int32)
+        return fallback_unless(ok1, (z1, ok1, n1), fallback, dyn, z0, z1, root1, n1)
 
 
 #: Steps of the `Homotopy` that ends the default chain of small systems (`homotopy_steps=None`).
