@@ -144,8 +144,8 @@ def diagnose(model: Model, guess: dict | None = None, *, top: int = 2, **solve_k
         worst = max(sol.residuals.items(), key=lambda kv: _absmax(kv[1]))
         suggestions.append(
             f"{status}: worst equation {worst[0]} (|residual| {_absmax(worst[1]):.3g}). Try another start "
-            f"(guess=...), continuation from a solved point (jo.continuation), homotopy_steps=32 (finer "
-            f"steps than the default 8), or more steps (max_steps=...)")
+            f"(guess=...), continuation from a solved point (jo.continuation), homotopy_steps=32 (a finer "
+            f"first step than the default 8, and more of them), or more steps (max_steps=...)")
         failing = [k for k, v in sol.regime.items() if not bool(np.all(np.asarray(v)))]
         if failing:
             suggestions.append(f"regime conditions failing: {', '.join(failing)}; this sub-model may not "
