@@ -442,7 +442,8 @@ def solve(
     - `mask`: replace unknowns/outputs of points with non-zero status by NaN.
     - `backend`: "optimistix" (default) or "jaxopt" (shorthand for `solver=jo.JaxoptGaussNewton()`).
     - `homotopy_steps`: the default chain of a small system ends with a `Homotopy` from the model's
-      default parameters in this many Newton-corrected steps; None (default): 8 for models whose
+      default parameters in this many Newton-corrected steps to start (a step whose corrector
+      fails is halved, see `jo.Homotopy`); None (default): 8 for models whose
       parameters are all scalars, none otherwise; 0: no homotopy. It runs only for points that
       Newton and Levenberg-Marquardt did not solve.
     - `throw`: raise `SolveError` (eager calls only) instead of warning when the point is not fine.
