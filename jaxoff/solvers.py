@@ -427,7 +427,7 @@ def default_solver(model, n_unknowns: int, *, rtol: float = 1e-10, atol: float =
 
     * up to `jaxoff.implicit.DENSE_MAX` unknowns: `Newton`, then (if it fails)
       `Then(LevenbergMarquardt, Newton)` from the same start, then a `Homotopy` from the model's
-      default parameters in `homotopy_steps` Newton-corrected steps (None: `DEFAULT_HOMOTOPY_STEPS`
+      default parameters in `homotopy_steps` adaptive Newton-corrected steps (None: `DEFAULT_HOMOTOPY_STEPS`
       for a model whose parameters are all scalars; 0: none); for a model with a fixed-point map and
       more than `ANDERSON_MIN` unknowns, `AndersonFixedPoint` (to 1e-14, at most 200 steps) comes
       first and `Newton` is its fallback;
