@@ -1,6 +1,7 @@
 """Calibrate the export-magnification model (Kleinert and Zorell 2012, sub-model SM-A) per OECD country.
 
     python calibration/export_magnification_oecd.py            # all countries, a few minutes on CPU
+    python calibration/export_magnification_oecd.py --fresh    # ignore checkpoints
     python calibration/export_magnification_oecd.py --no-figures
 
 Targets (shipped real data, see jaxoff/data/PROVENANCE.md), reference year 2009:
@@ -22,6 +23,15 @@ Free parameters and what identifies them (see calibration/README.md):
   (no foreign content) in gross exports, so it is identified by the FVA share, which beta does not move.
 tau_I and A_Iw/A_Yw are not separately identified (only q enters), so both are fixed.
 
+Fixed parameters: the panel script's (calibration/export_magnification_panel.py: FIXED, START, FREE and
+the regime-A cap `regime_a_max_fva` are imported from it, so the two calibrations of SM-A cannot drift
+apart): spec defaults except alpha = 0.85, tau_I = 1.7, n = 40 export markets (the partner economies of
+the WIOD table; the spec default n = 4 capped the FVA share in regime A at 0.305, n = 40 at 0.3551) and
+L_w = 500 (keeps the workbench interior for n + 1 buyers; moves neither moment). Countries whose FVA
+share regime A cannot reach are reported as `targets_not_matched` with the closest regime-A point and
+the reason in `unreachable_because` (column `reachable_in_regime_A`), never dropped; above 1/2 (LUX,
+0.59) the share is beyond the model for every parameter value.
+
 Writes calibration/results/export_magnification_oecd.csv and
 calibration/figures/export_magnification_oecd_fit.png.
 """
@@ -36,27 +46,17 @@ import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
-FREE = {"beta": "logit", "tau": "log"}
-# Fixed parameters: spec section 3 defaults except alpha = 0.85 and tau_I = 1.7. The model's FVA share
-# is alpha rho x/(x + alpha rho s_off) < alpha rho (x: export share of X revenue, s_off: offshorers'
-# revenue share), so a high alpha and fewer offshorers (higher tau_I) widen the range of FVA shares the
-# model can produce inside regime A (up to about 0.3).
-FIXED = dict(alpha=0.85, tau_I=1.7)
-START = dict(beta=0.4, tau=1.8)
+sys.path.insert(0, str(HERE))
+
+# The fixed parameters, the starting point, the free parameters and the regime-A cap are the panel's (one
+# home: calibration/export_magnification_panel.py, whose docstring says why n = 40 and L_w = 500).
+from export_magnification_panel import FIXED, FREE, START, regime_a_max_fva  # noqa: E402
 
 
 def load_model():
-    try:
-        from jaxoff.models import export_magnification as em
-    except ImportError as e:  # pragma: no cover - depends on the other module being present
-        raise SystemExit(
-            "calibration/export_magnification_oecd.py needs jaxoff.models.export_magnification "
-            f"(SUBMODELS['SM-A'] with outputs 'exports_gdp' and 'fva_share'); it could not be imported: {e}"
-        ) from None
-    cls = em.SUBMODELS.get("SM-A")
-    if cls is None:
-        raise SystemExit(f"jaxoff.models.export_magnification has no sub-model 'SM-A' (has {list(em.SUBMODELS)})")
-    return cls(**FIXED, **START)
+    from jaxoff.models.export_magnification import SUBMODELS
+
+    return SUBMODELS["SM-A"](**FIXED, **START)
 
 
 def targets_table() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -77,47 +77,71 @@ def targets_table() -> tuple[pd.DataFrame, pd.DataFrame]:
     return df, se
 
 
+def reachability(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns `reachable_in_regime_A` and `unreachable_because` (empty when reachable or without data),
+    as in the panel script: the regime-A cap at the fixed parameters, and 1/2 (beyond every regime)."""
+    cap = regime_a_max_fva()
+    fva = df["fva_share"]
+    out = pd.DataFrame(index=df.index)
+    out["reachable_in_regime_A"] = (fva < cap).where(fva.notna(), np.nan)
+    out["unreachable_because"] = np.select(
+        [fva > 0.5, fva >= cap],
+        ["fva_share > 1/2: above alpha rho/(1 + alpha rho) for every parameter value",
+         f"fva_share >= {cap:.4f}: above the regime-A cap (A.2 boundary) at the fixed parameters"], "")
+    return out
+
+
+def run(df, se, checkpoint_dir, progress=True):
+    """Fit every country of `df` (from `targets_table`) in regime A at the panel's fixed parameters."""
+    from jaxoff.calibrate import calibrate_many
+
+    out = calibrate_many(load_model(), df[["exports_gdp", "fva_share"]], FREE, method="lm", moment_se=se,
+                         checkpoint_dir=checkpoint_dir, max_steps=300, progress=progress, warn=False)
+    table = out.table.reindex(df.index)
+    table["regime"] = "SM-A"
+    table = table.join(reachability(df))
+    table["n"] = FIXED["n"]
+    return table
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint-dir", default=str(HERE / "results" / "checkpoints" / "export_magnification_oecd"))
     ap.add_argument("--fresh", action="store_true", help="ignore existing checkpoints")
     ap.add_argument("--no-figures", action="store_true")
     args = ap.parse_args(argv)
-    model = load_model()
-    from jaxoff.calibrate import calibrate_many
-
     if args.fresh:
         import shutil
 
         shutil.rmtree(args.checkpoint_dir, ignore_errors=True)
     t0 = time.time()
     df, se = targets_table()
-    out = calibrate_many(model, df, FREE, method="lm", moment_se=se, checkpoint_dir=args.checkpoint_dir,
-                         max_steps=300)
-    table = out.table
+    table = run(df, se, args.checkpoint_dir)
     res_path = HERE / "results" / "export_magnification_oecd.csv"
     from _figures import status_counts, tidy_table, write_csv_atomic
 
     write_csv_atomic(tidy_table(table), res_path)  # rounded, no run-dependent columns
     cols = [c for c in ["beta", "se:beta", "tau", "se:tau", "target:exports_gdp", "model:exports_gdp",
-                        "target:fva_share", "model:fva_share", "status"] if c in table]
+                        "target:fva_share", "model:fva_share", "status", "reachable_in_regime_A"] if c in table]
     print(table[cols].to_string(float_format="%.4f"))
     print(f"\n{status_counts(table)}")
     for s in ("targets_not_matched", "optimizer_not_converged", "missing_target"):
         ids = list(table.index[table["status"] == s])
         if ids:
             print(f"  {s}: {', '.join(map(str, ids))}")
+    for why, ids in table[table.unreachable_because != ""].groupby("unreachable_because").groups.items():
+        print(f"  {', '.join(map(str, ids))}: {why}")
     print(f"Results: {res_path} ({time.time() - t0:.0f} s)")
     if not args.no_figures:
         from _figures import fit_figure
 
         fig_path = HERE / "figures" / "export_magnification_oecd_fit.png"
         fit_figure(table, ["exports_gdp", "fva_share"], ["exports / GDP", "FVA share of gross exports"],
-                   "Export magnification SM-A calibrated per OECD country (free: beta, tau)", fig_path)
+                   f"Export magnification SM-A calibrated per OECD country (free: beta, tau; n = {FIXED['n']:g})",
+                   fig_path)
         print(f"Figure: {fig_path}")
-    return out
+    return table
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(HERE))
     main()

@@ -1,6 +1,7 @@
 """Calibrate Trading Tasks (Grossman and Rossi-Hansberg 2008, sub-model M1) to every OECD country.
 
     python calibration/trading_tasks_oecd.py            # all countries, ~1-3 min on CPU
+    python calibration/trading_tasks_oecd.py --fresh    # ignore checkpoints
     python calibration/trading_tasks_oecd.py --no-figures
 
 Targets (shipped real data, see jaxoff/data/PROVENANCE.md):
@@ -18,7 +19,14 @@ the skill premium is s/w.
 Free parameters: beta (offshoring cost) and p (world relative price of the labor-intensive good Y).
 beta and w_star are NOT separately identified (only beta * kappa * w_star enters M1; spec section 10),
 so w_star is fixed; H/L moves no factor price in M1 (spec P9), so the skill premium cannot identify it.
-See calibration/README.md.
+
+Fixed parameters: the panel script's (calibration/trading_tasks_panel.py: FIXED, START, GROUPS are
+imported from it, so the two calibrations of M1 cannot drift apart): Cobb-Douglas, h_L = 1, kappa = 1,
+alpha_x = 0.4, alpha_y = 0.85 (M1's diversification cone caps the offshoring share at alpha_y g(I): at
+the former 0.7, LUX's 0.59 was out of reach) and w* = 0.025 (keeps beta kappa >= 1 at LUX; only
+beta w* is identified), H = L = 1; a country without earnings data would get p = 0.85 and beta from
+the FVA share alone (column `identification`; every country with a TiVA 2009 figure has earnings data).
+The reasons are in the panel script's docstring and calibration/README.md.
 
 Writes calibration/results/trading_tasks_oecd.csv and calibration/figures/trading_tasks_oecd_fit.png.
 """
@@ -30,19 +38,21 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-import jaxoff.data as jd
-from jaxoff.calibrate import calibrate_many
-from jaxoff.models.trading_tasks import SUBMODELS
-
 HERE = Path(__file__).resolve().parent
-FREE = {"beta": "log", "p": "log"}
-# Fixed parameters (spec section 3 defaults unless stated): Cobb-Douglas technologies, h_L = 1 so that
-# g(I) = E/(1+E) can approach 1 (with h_L = 2 it is capped at 1/2 and the high-FVA countries are out of
-# reach), L = H = 1 (not identified by these moments; it matters only for the diversification cone).
-FIXED = dict(h_L=1.0, kappa=1.0, w_star=0.05, alpha_x=0.4, alpha_y=0.7, sigma_x=1.0, sigma_y=1.0, L=1.0, H=1.0)
-START = dict(beta=8.0, p=0.85)
+sys.path.insert(0, str(HERE))
+
+import jaxoff.data as jd  # noqa: E402
+from jaxoff.calibrate import calibrate_many  # noqa: E402
+from jaxoff.models.trading_tasks import SUBMODELS  # noqa: E402
+
+# The fixed parameters, the starting point and the identification groups are the panel's (one home:
+# calibration/trading_tasks_panel.py, whose docstring says why alpha_y = 0.85, w* = 0.025, p = 0.85).
+from trading_tasks_panel import FIXED, GROUPS, START, moments_fva_only  # noqa: E402
+
+FREE = GROUPS["beta,p"][0]
 # Moment standard errors, the only precision information the sources give: TiVA shares are printed as
 # rounded integer percentages (uniform rounding error: 0.5/sqrt(3) percentage points); EAG relative
 # earnings are printed to 0.001 index points (0.0005/sqrt(3) index points). They are measurement
@@ -62,7 +72,35 @@ def targets_table() -> pd.DataFrame:
     idx = sorted(set(fva.index) | set(rel.index))
     df = pd.DataFrame({"offshoring_share": fva.reindex(idx), "skill_premium": rel.reindex(idx)})
     df.index.name = "iso3"
+    df["identification"] = np.where(df.skill_premium.notna(), "beta,p", "beta|p=0.85")
     return df
+
+
+def run(df, checkpoint_dir, progress=True):
+    """Fit every country of `df` (a `targets_table`) by identification group, as the panel script does."""
+    model = SUBMODELS["M1"](**FIXED, **START)
+    parts = []
+    for gname, (free, moms) in GROUPS.items():
+        sub = df[df.identification == gname]
+        if sub.empty:
+            continue
+        fn = moments if len(moms) == 2 else moments_fva_only
+        se = pd.DataFrame({k: [SE[k]] * len(sub) for k in moms}, index=sub.index)
+        ck = Path(checkpoint_dir) / gname.replace("|", "_").replace(",", "_").replace("=", "")
+        out = calibrate_many(model, sub[moms], free, fn, method="lm", moment_se=se, checkpoint_dir=ck,
+                             max_steps=300, progress=progress, warn=False)
+        parts.append(out.table)
+    table = pd.concat(parts).reindex(df.index)
+    table.insert(0, "n_countries_with_both_targets",
+                 int(df[["offshoring_share", "skill_premium"]].notna().all(axis=1).sum()))
+    table["identification"] = df.identification
+    table["regime"] = "M1 diversified"
+    table["alpha_y"] = FIXED["alpha_y"]
+    table["w_star"] = FIXED["w_star"]
+    if "p" in table.columns:
+        table["p"] = table["p"].where(table.identification == "beta,p", START["p"])
+        table.loc[table.status == "missing_target", "p"] = np.nan
+    return table
 
 
 def main(argv=None):
@@ -77,18 +115,13 @@ def main(argv=None):
         shutil.rmtree(args.checkpoint_dir, ignore_errors=True)
     t0 = time.time()
     df = targets_table()
-    model = SUBMODELS["M1"](**FIXED, **START)
-    se = pd.DataFrame({k: [v] * len(df) for k, v in SE.items()}, index=df.index)
-    out = calibrate_many(model, df, FREE, moments, method="lm", moment_se=se,
-                         checkpoint_dir=args.checkpoint_dir, max_steps=300)
-    table = out.table
-    table.insert(0, "n_countries_with_both_targets", int(df.notna().all(axis=1).sum()))
+    table = run(df, args.checkpoint_dir)
     res_path = HERE / "results" / "trading_tasks_oecd.csv"
     from _figures import status_counts, tidy_table, write_csv_atomic
 
     write_csv_atomic(tidy_table(table), res_path)  # rounded, no run-dependent columns
     print(table[["beta", "se:beta", "p", "se:p", "target:offshoring_share", "model:offshoring_share",
-                 "target:skill_premium", "model:skill_premium", "status"]].to_string(float_format="%.4f"))
+                 "target:skill_premium", "model:skill_premium", "status", "identification"]].to_string(float_format="%.4f"))
     print(f"\n{status_counts(table)}")
     for s in ("targets_not_matched", "optimizer_not_converged", "missing_target"):
         ids = list(table.index[table["status"] == s])
@@ -101,11 +134,11 @@ def main(argv=None):
         fig_path = HERE / "figures" / "trading_tasks_oecd_fit.png"
         fit_figure(table, ["offshoring_share", "skill_premium"],
                    ["offshoring share (FVA share of exports)", "skill premium (tertiary / upper secondary)"],
-                   "Trading Tasks M1 calibrated per OECD country (free: beta, p)", fig_path)
+                   f"Trading Tasks M1 calibrated per OECD country (free: beta, p; alpha_y = {FIXED['alpha_y']}, "
+                   f"w* = {FIXED['w_star']})", fig_path)
         print(f"Figure: {fig_path}")
-    return out
+    return table
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(HERE))
     main()
