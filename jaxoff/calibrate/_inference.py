@@ -23,10 +23,11 @@ def _evaluate_impl(spec, model, z, guess):
     th_vec = jnp.stack([theta[k] for k in spec.free])
 
     def mom(th):
-        return _moments_at(spec, model, dict(zip(spec.free, th)), guess)[0]
+        vec, ok, sol = _moments_at(spec, model, dict(zip(spec.free, th)), guess)
+        return vec, (vec, ok, sol)
 
-    vec, ok, sol = _moments_at(spec, model, theta, guess)
-    G = jax.jacfwd(mom)(th_vec)
+    # moments, status and Jacobian from one trace of the solve (its primal rides along as aux)
+    G, (vec, ok, sol) = jax.jacfwd(mom, has_aux=True)(th_vec)
     return th_vec, vec, ok, sol.status, G, sol
 
 

@@ -123,15 +123,18 @@ def _exact_first(spec, model, wrapper, z0, t, guess, max_steps):
 
 
 def _fit_impl(spec, model, theta0, t, sqrtw, guess, rtol, atol, max_steps, method, learning_rate,
-              wrapper=None):
+              wrapper=None, exact_only=False):
     """Everything numerical of one `calibrate` call, traced once per problem structure.
 
     With `wrapper` (the exact-calibration model class of a square problem, method "lm"), Newton on
     the square system goes first and Levenberg-Marquardt (from the start, with the start's
-    equilibrium as the inner warm start) runs only where it fails."""
+    equilibrium as the inner warm start) runs only where it fails. `exact_only=True` leaves the
+    Levenberg-Marquardt fallback out of the program (an eager call compiles it only when needed)."""
     TRACES["fit"] += 1
     z0 = jnp.stack([tr.to_internal(theta0[i]) for i, tr in enumerate(spec.transforms)])
-    if method == "lm" and wrapper is not None:
+    if method == "lm" and wrapper is not None and exact_only:
+        z, success, steps, inner = _exact_first(spec, model, wrapper, z0, t, guess, max_steps)
+    elif method == "lm" and wrapper is not None:
         zx, okx, stepsx, eqx_ = _exact_first(spec, model, wrapper, z0, t, guess, max_steps)
 
         dyn, static = eqx.partition(model, eqx.is_array)

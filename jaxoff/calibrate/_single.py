@@ -88,9 +88,17 @@ def calibrate(
         th0 = np.asarray([float(np.asarray(theta0[k])) for k in spec.free])
         g = None if inner_guess is None else {k: np.asarray(v, dtype=float) for k, v in inner_guess.items()
                                               if k in model.unknowns}
-        arrays, sol, _ = _fit(spec, model, th0, np.asarray(t, dtype=float), np.sqrt(np.asarray(w, dtype=float)),
-                              g, rtol, atol, max_steps, method, learning_rate, _square_wrapper(spec, model, method))
+        wrapper = _square_wrapper(spec, model, method)
+        fit_args = (spec, model, th0, np.asarray(t, dtype=float), np.sqrt(np.asarray(w, dtype=float)), g, rtol,
+                    atol, max_steps, method, learning_rate, wrapper)
+        # a square problem: compile and run Newton on the square system alone, and the program with
+        # the Levenberg-Marquardt fallback (about as large again) only if that does not converge
+        # (same result: the full program returns the square Newton's answer whenever it converges)
+        arrays, sol, _ = _fit(*fit_args, exact_only=wrapper is not None)
         a = jax.device_get(arrays)
+        if wrapper is not None and not bool(a["success"]):
+            arrays, sol, _ = _fit(*fit_args)
+            a = jax.device_get(arrays)
         if not np.all(np.isfinite(a["z0"])):
             raise ValueError(f"start {theta0} is outside the free parameters' transforms "
                              f"{dict(zip(spec.free, spec.transforms))}")
