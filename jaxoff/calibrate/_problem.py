@@ -47,14 +47,17 @@ class Target(NamedTuple):
 
 
 # -- problem specification ------------------------------------------------------------------------
+_TRANSFORMS = {"log": Positive(), "positive": Positive(), "logit": Unit(), "unit": Unit(), "none": Free(),
+               "free": Free(), "identity": Free()}
+
+
 def _as_transform(name: str, spec) -> Transform:
     if isinstance(spec, Transform):
         return spec
     if isinstance(spec, tuple) and len(spec) == 2:
         return Interval(float(spec[0]), float(spec[1]))
     key = (spec or "none").lower() if isinstance(spec, (str, type(None))) else None
-    table = {"log": Positive(), "positive": Positive(), "logit": Unit(), "unit": Unit(), "none": Free(),
-             "free": Free(), "identity": Free()}
+    table = _TRANSFORMS
     if key not in table:
         raise ValueError(f"free parameter '{name}': transform must be 'log', 'logit', 'none', a (lo, hi) "
                          f"tuple or a jaxoff Transform, got {spec!r}")
