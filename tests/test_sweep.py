@@ -142,18 +142,20 @@ def test_xarray_output():
     pytest.importorskip("xarray")
     ds = jo.sweep(M1(), beta=BETAS[:20], chunk_size=CHUNK, progress=False, xarray=True, **PAIRS)
     assert "beta" in ds.dims and ds["w"].shape == (20,)
-    # a cartesian grid becomes one dimension per swept name, values in place (the M1 closed form)
-    betas, wstars = np.array([1.5, 2.1, 2.7]), np.array([0.2, 0.25, 0.3])
+    # a cartesian grid becomes one dimension per swept name, values in place (the M1 closed form);
+    # 5 x 4 and 20 zipped points: 17..32 points, the one compiled M1 chunk shape of this file
+    betas, wstars = np.array([1.5, 1.8, 2.1, 2.4, 2.7]), np.array([0.2, 0.25, 0.3, 0.35])  # 3/11 < beta w* < 1
     ds = jo.sweep(M1(), beta=betas, w_star=wstars, chunk_size=CHUNK, progress=False, xarray=True, **PAIRS)
-    assert ds["w"].dims == ("beta", "w_star") and ds["w"].shape == (3, 3)
+    assert ds["w"].dims == ("beta", "w_star") and ds["w"].shape == (5, 4)
     B, W = np.meshgrid(betas, wstars, indexing="ij")
     _, w, dw = m1_oracle(B, W)
     np.testing.assert_allclose(ds["w"].values, w, rtol=1e-12)
     np.testing.assert_allclose(ds["dw/dbeta"].values, dw, rtol=1e-10)
     assert (ds["status"].values == "converged").all()
     # a zip grid has a "point" dimension
-    dz = jo.sweep(M1(), grid="zip", beta=betas, w_star=wstars, chunk_size=CHUNK, progress=False, xarray=True)
-    assert dz["w"].dims == ("point",) and np.array_equal(dz["beta"].values, betas)
+    zb, zw = np.linspace(1.5, 2.7, 20), np.linspace(0.35, 0.2, 20)
+    dz = jo.sweep(M1(), grid="zip", beta=zb, w_star=zw, chunk_size=CHUNK, progress=False, xarray=True, **PAIRS)
+    assert dz["w"].dims == ("point",) and np.array_equal(dz["beta"].values, zb)
 
 
 def test_m2_sweep_against_spec_oracle():
