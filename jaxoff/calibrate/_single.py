@@ -91,13 +91,13 @@ def calibrate(
         wrapper = _square_wrapper(spec, model, method)
         fit_args = (spec, model, th0, np.asarray(t, dtype=float), np.sqrt(np.asarray(w, dtype=float)), g, rtol,
                     atol, max_steps, method, learning_rate, wrapper)
-        # a square problem: compile and run Newton on the square system alone, and the program with
-        # the Levenberg-Marquardt fallback (about as large again) only if that does not converge
-        # (same result: the full program returns the square Newton's answer whenever it converges)
+        # a square problem: compile and run Newton on the square system alone, and the plain
+        # Levenberg-Marquardt program (the one of non-square problems) only if that does not converge;
+        # the same two paths, and so the same result, as the combined program under vmap
         arrays, sol, _ = _fit(*fit_args, exact_only=wrapper is not None)
         a = jax.device_get(arrays)
         if wrapper is not None and not bool(a["success"]):
-            arrays, sol, _ = _fit(*fit_args)
+            arrays, sol, _ = _fit(*fit_args[:-1], None)
             a = jax.device_get(arrays)
         if not np.all(np.isfinite(a["z0"])):
             raise ValueError(f"start {theta0} is outside the free parameters' transforms "
