@@ -45,12 +45,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import jaxoff.data as jd  # noqa: E402
-from jaxoff.calibrate import calibrate_many  # noqa: E402
-from jaxoff.models.trading_tasks import SUBMODELS  # noqa: E402
 
 # The fixed parameters, the starting point and the identification groups are the panel's (one home:
 # calibration/trading_tasks_panel.py, whose docstring says why alpha_y = 0.85, w* = 0.025, p = 0.85).
-from trading_tasks_panel import FIXED, GROUPS, START, moments_fva_only  # noqa: E402
+from trading_tasks_panel import FIXED, GROUPS, START, fit_groups, moments  # noqa: E402, F401  (START, moments: re-exported)
 
 FREE = GROUPS["beta,p"][0]
 # Moment standard errors, the only precision information the sources give: TiVA shares are printed as
@@ -58,11 +56,6 @@ FREE = GROUPS["beta,p"][0]
 # earnings are printed to 0.001 index points (0.0005/sqrt(3) index points). They are measurement
 # precision only, not sampling error.
 SE = {"offshoring_share": 0.005 / math.sqrt(3), "skill_premium": 0.000005 / math.sqrt(3)}
-
-
-def moments(sol, model):
-    """Offshoring share M_T/Q and skill premium s/w of an M1 equilibrium."""
-    return {"offshoring_share": sol["task_imports"] / sol["Q"], "skill_premium": sol["skill_premium"]}
 
 
 def targets_table() -> pd.DataFrame:
@@ -78,28 +71,10 @@ def targets_table() -> pd.DataFrame:
 
 def run(df, checkpoint_dir, progress=True):
     """Fit every country of `df` (a `targets_table`) by identification group, as the panel script does."""
-    model = SUBMODELS["M1"](**FIXED, **START)
-    parts = []
-    for gname, (free, moms) in GROUPS.items():
-        sub = df[df.identification == gname]
-        if sub.empty:
-            continue
-        fn = moments if len(moms) == 2 else moments_fva_only
-        se = pd.DataFrame({k: [SE[k]] * len(sub) for k in moms}, index=sub.index)
-        ck = Path(checkpoint_dir) / gname.replace("|", "_").replace(",", "_").replace("=", "")
-        out = calibrate_many(model, sub[moms], free, fn, method="lm", moment_se=se, checkpoint_dir=ck,
-                             max_steps=300, progress=progress, warn=False)
-        parts.append(out.table)
-    table = pd.concat(parts).reindex(df.index)
+    table = fit_groups(df, checkpoint_dir, SE, progress)
     table.insert(0, "n_countries_with_both_targets",
                  int(df[["offshoring_share", "skill_premium"]].notna().all(axis=1).sum()))
-    table["identification"] = df.identification
-    table["regime"] = "M1 diversified"
-    table["alpha_y"] = FIXED["alpha_y"]
     table["w_star"] = FIXED["w_star"]
-    if "p" in table.columns:
-        table["p"] = table["p"].where(table.identification == "beta,p", START["p"])
-        table.loc[table.status == "missing_target", "p"] = np.nan
     return table
 
 

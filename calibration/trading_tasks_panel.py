@@ -123,7 +123,9 @@ def targets_table(only=None, years=None) -> pd.DataFrame:
     return df
 
 
-def run(df, checkpoint_dir, progress=True):
+def fit_groups(df, checkpoint_dir, se, progress=True):
+    """Fit every unit of `df` (column `identification` names its group in GROUPS) with the fixed values
+    above; `se`: moment -> standard error of the data. Shared with the TiVA 2009 cross-section script."""
     model = SUBMODELS["M1"](**FIXED, **START)
     parts = []
     for gname, (free, moms) in GROUPS.items():
@@ -131,22 +133,25 @@ def run(df, checkpoint_dir, progress=True):
         if sub.empty:
             continue
         fn = moments if len(moms) == 2 else moments_fva_only
-        se = {k: SE[k] for k in moms}
         ck = Path(checkpoint_dir) / gname.replace("|", "_").replace(",", "_").replace("=", "")
-        out = calibrate_many(model, sub[moms], free, fn, method="lm", moment_se=se, checkpoint_dir=ck,
-                             max_steps=300, progress=progress, warn=False)
-        t = out.table
-        parts.append(t)
+        out = calibrate_many(model, sub[moms], free, fn, method="lm", moment_se={k: se[k] for k in moms},
+                             checkpoint_dir=ck, max_steps=300, progress=progress, warn=False)
+        parts.append(out.table)
     table = pd.concat(parts).reindex(df.index)
-    table.insert(0, "iso3", df.iso3)
-    table.insert(1, "year", df.year)
     table["identification"] = df.identification
     table["regime"] = "M1 diversified"
     table["alpha_y"] = FIXED["alpha_y"]
-    table["tertiary_share"] = df.tertiary_share
     if "p" in table.columns:
         table["p"] = table["p"].where(table.identification == "beta,p", START["p"])
         table.loc[table.status == "missing_target", "p"] = np.nan
+    return table
+
+
+def run(df, checkpoint_dir, progress=True):
+    table = fit_groups(df, checkpoint_dir, SE, progress)
+    table.insert(0, "iso3", df.iso3)
+    table.insert(1, "year", df.year)
+    table["tertiary_share"] = df.tertiary_share
     return table
 
 
