@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["worker_pool", "shutdown_pool", "run_chunks", "RAY_OPTIONS"]
+__all__ = ["worker_pool", "shutdown_pool", "pool_for", "run_chunks", "validate_options", "RAY_OPTIONS"]
 
 #: Keys accepted in `ray_options` by the engines.
 RAY_OPTIONS = frozenset({"address", "num_workers", "chunk_size", "max_retries", "num_cpus_per_worker",
@@ -103,6 +103,12 @@ def worker_pool(num_workers=None, address=None, num_cpus_per_worker=1, num_gpus_
     return pool
 
 
+def pool_for(ro: dict):
+    """The actor pool described by validated `ray_options` `ro` (see `worker_pool`)."""
+    return worker_pool(ro.get("num_workers"), ro.get("address"), ro.get("num_cpus_per_worker", 1),
+                       ro.get("num_gpus_per_worker", 0))
+
+
 def shutdown_pool():
     """Kill the cached actors (e.g. before `ray.shutdown()` or to free their memory)."""
     ray = require_ray()
@@ -126,8 +132,7 @@ def run_chunks(chunks: list, submit: Callable[[Any, Any], Any], done: Callable[[
     ray = require_ray()
     from ray.exceptions import ActorUnavailableError, RayActorError, RayTaskError
 
-    pool = worker_pool(ro.get("num_workers"), ro.get("address"), ro.get("num_cpus_per_worker", 1),
-                       ro.get("num_gpus_per_worker", 0))
+    pool = pool_for(ro)
     queue = deque((c, 0) for c in chunks)
     max_retries = int(ro.get("max_retries", 2))
     idle, pending = list(pool), {}

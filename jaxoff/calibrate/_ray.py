@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from ..cluster import run_chunks, shutdown_pool, validate_options, worker_pool
+from ..cluster import pool_for, run_chunks, shutdown_pool, validate_options, worker_pool
 
 __all__ = ["run_ray", "worker_pool", "shutdown_pool"]
 
@@ -33,8 +33,7 @@ def run_ray(model, df, todo, free, moments, moment_se, opts, record, ray_options
     import ray
 
     ro = validate_options(ray_options)
-    pool = worker_pool(ro.get("num_workers"), ro.get("address"), ro.get("num_cpus_per_worker", 1),
-                       ro.get("num_gpus_per_worker", 0))
+    pool = pool_for(ro)
     if not todo:
         return
     batch = int(opts.get("batch_size", 1) or 1)

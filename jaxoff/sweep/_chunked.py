@@ -88,15 +88,13 @@ def run_sliced(model, points: dict, kwargs: dict, chunk: int, engine: str, ray_o
 
     `kwargs` are the local sweep's options (outputs, derivatives, tolerances, ...), `chunk` its chunk
     size. Returns the columns and the number of slices computed (not loaded from checkpoints)."""
-    from ..cluster import run_chunks, validate_options, worker_pool
+    from ..cluster import pool_for, run_chunks, validate_options
     from ._sweep import sweep
 
     n = len(next(iter(points.values())))
     ro = validate_options(ray_options) if engine == "ray" else {}
     if engine == "ray":
-        pool = worker_pool(ro.get("num_workers"), ro.get("address"), ro.get("num_cpus_per_worker", 1),
-                           ro.get("num_gpus_per_worker", 0))
-        per = ro.get("chunk_size") or math.ceil(n / (4 * len(pool)))
+        per = ro.get("chunk_size") or math.ceil(n / (4 * len(pool_for(ro))))
     else:
         per = chunk
     per = chunk * max(1, math.ceil(per / chunk))  # whole local chunks: the local run's compiled shapes
