@@ -136,7 +136,12 @@ def _build_points():
 @pytest.fixture(scope="module")
 def batch():
     pts = _build_points()
-    keys = list(pts)
+    # Solve order only (every point is looked up by key): solve_many runs the points in chunks of 32,
+    # and a chunk's run time depends on which points share it (a vmapped solve iterates until its
+    # slowest point is done). The fixed-regime points, most of which fail, grouped between the two
+    # random-grid branches run the same 234 points in ~20 s instead of ~60 s (cold, measured).
+    rank = {"grid-": 1, "fixed": 2, "gridfix": 2, "grid": 3}
+    keys = sorted(pts, key=lambda k: rank.get(k[0], 0) if isinstance(k, tuple) else 0)
     P = np.array([pts[k] for k in keys])
     models = sc.indexed(sc.UnequalWage()).with_params(**{n: P[:, j] for j, n in enumerate(PNAMES)})
     sols = sc.solve_many(models)
