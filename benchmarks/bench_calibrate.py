@@ -7,8 +7,9 @@ Problem: Trading Tasks M1, free (beta, p) in logs, targets (skill premium, g) ge
 parameter points inside the diversified-offshoring regime. scipy runs
 `least_squares(method="lm", jac="2-point")` on the same weighted residuals (relative deviations), each
 residual one call of a jitted `jo.solve` (compiled before timing). jo.calibrate is timed as a user calls
-it (whole call: argument handling, the compiled fit, standard errors and diagnostics); its one-off
-compilation is reported separately. The panel is `calibrate_many(..., batch_size=len(panel))`: one
+it (whole call: argument handling, the compiled fit, standard errors and diagnostics) on a second pass
+over the same targets; the first pass, with every one-off compilation (the first call's, and the
+fallback program's if some target needs it), is reported separately. The panel is `calibrate_many(..., batch_size=len(panel))`: one
 compiled program for all units. Prints the ratios (not a test).
 """
 from __future__ import annotations
@@ -70,9 +71,15 @@ def main(argv=None):
     truths, targets = draw(args.n)
 
     # -- one calibration per call -------------------------------------------------------------------
+    # one-off compilation: the first call compiles Newton on the square system; a target where
+    # that fails compiles the fallback program once (counted here, not in the per-call time)
     t0 = time.perf_counter()
-    calibrate(base, targets[0], FREE, warn=False)  # compile
-    compile_s = time.perf_counter() - t0
+    calibrate(base, targets[0], FREE, warn=False)
+    first_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for tg in targets[1:]:
+        calibrate(base, tg, FREE, warn=False)
+    compile_s = first_s + time.perf_counter() - t0
     t0 = time.perf_counter()
     ours = [calibrate(base, tg, FREE, warn=False) for tg in targets]
     ours_s = time.perf_counter() - t0
@@ -84,7 +91,8 @@ def main(argv=None):
     err_scipy = float(np.max(np.abs(theirs[:, 0] / truths[:, 0] - 1)))
     print(f"{args.n} calibrations of Trading Tasks M1 (free beta, p; 2 moments), one call each:")
     print(f"  jo.calibrate, whole call (with SEs): {ours_s / args.n * 1e3:.2f} ms per call "
-          f"(one-off compile {compile_s:.1f} s; max rel. error in beta {err_ours:.1e})")
+          f"(first call {first_s:.1f} s; warm-up pass incl. all compilation {compile_s:.1f} s; "
+          f"max rel. error in beta {err_ours:.1e})")
     print(f"  scipy least_squares (LM, 2-point FD): {scipy_s / args.n * 1e3:.2f} ms per call "
           f"({nfev / args.n:.1f} residual evaluations each; max rel. error in beta {err_scipy:.1e})")
     print(f"  RATIO single call: scipy / jo.calibrate = {scipy_s / ours_s:.1f}x")

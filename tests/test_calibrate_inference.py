@@ -114,3 +114,39 @@ def test_closed_form_oracle_still_holds():
     sp, g = closed_form_m1(**TRUE)
     res = calibrate(M1(), {"skill_premium": sp, "g": g}, FREE, moment_se=SE, solve_kwargs=SK, warn=False)
     assert res.params["p"] == pytest.approx(TRUE["p"], rel=1e-8)
+
+
+def test_first_stage_then_fallback_program_with_default_solver():
+    """With the default inner solver, an eager calibrate compiles and runs Newton on the square system
+    alone, and the program with the rest of the chain and Levenberg-Marquardt only for a target where
+    that Newton fails (here: from the default start, beta = 2.6 is too far), compiled once. Oracle:
+    the closed form M1 (targets) and its parameters."""
+    calibrate(M1(), targets_at(**TRUE), FREE, warn=False)  # compiles the first-stage program
+    before = TRACES["fit"]
+    far = {"beta": 2.59665192, "p": 0.91995154}
+    for _ in range(2):
+        res = calibrate(M1(), targets_at(**far), FREE, warn=False)
+        assert res.converged
+        assert res.params["beta"] == pytest.approx(far["beta"], rel=1e-8)
+        assert res.params["p"] == pytest.approx(far["p"], rel=1e-8)
+    assert TRACES["fit"] - before == 1  # the fallback program, traced once for both calls
+    near = calibrate(M1(), targets_at(1.9, 0.95), FREE, warn=False)
+    assert near.converged and TRACES["fit"] - before == 1  # first stage: no new trace
+    assert near.params["beta"] == pytest.approx(1.9, rel=1e-8)
+
+
+def test_packed_solution_is_the_equilibrium_at_the_estimate():
+    """The compiled fit returns its Solution packed with the other numbers and rebuilds it on first
+    use: it must be the equilibrium at the estimate (same numbers as a fresh solve there, converged)."""
+    res = calibrate(M1(), targets_at(**TRUE), FREE, solve_kwargs=SK, warn=False)
+    assert callable(res._solution)  # not rebuilt yet
+    sol = res.solution
+    ref = jo.solve(M1().with_params(**res.params), **SK)
+    assert int(sol.status) == int(ref.status) == 0 and bool(sol.converged)
+    for k in ref.unknowns:
+        np.testing.assert_allclose(np.asarray(sol[k]), np.asarray(ref[k]), rtol=1e-9)
+    for k in ref.outputs:
+        np.testing.assert_allclose(np.asarray(sol[k]), np.asarray(ref[k]), rtol=1e-9, atol=1e-12)
+    assert float(sol.model.beta) == pytest.approx(res.params["beta"], rel=1e-14)
+    assert float(sol.residual_norm) < 1e-8
+    assert isinstance(sol.status, jax.Array)

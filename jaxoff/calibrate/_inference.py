@@ -31,6 +31,36 @@ def _evaluate_impl(spec, model, z, guess):
     return th_vec, vec, ok, sol.status, G, sol
 
 
+def _evaluate_at_root_impl(spec, model, z, root, solver_ok, steps):
+    """As `_evaluate_impl` at a point whose equilibrium `root` (the model's unknowns, natural units) is
+    already known, e.g. from Newton on the square system: the Solution is assembled and judged at
+    `root` exactly as `jo.solve` judges its roots (residual norm, regime, status), and the Jacobian
+    comes from the implicit function theorem at `root`, without a further solve. None if the user's
+    solve options are not expressible as `SolverOptions` (then solve again)."""
+    from ..solve import Layout, SolverOptions, assemble, differentiable_root
+
+    kw = dict(spec.solve_kw)
+    fields = set(SolverOptions.__dataclass_fields__)
+    if not set(kw) <= fields:
+        return None
+    opts = SolverOptions(**{**kw, "mask": False})
+    theta = spec.natural(z)
+    th_vec = jnp.stack([theta[k] for k in spec.free])
+
+    def mom(th):
+        m = model.with_params(**dict(zip(spec.free, th)))
+        layout = Layout.of(m, root)
+        n = sum(int(np.size(v)) for v in root.values())
+        zr = differentiable_root(m, layout, layout.to_internal(m, root), opts.linear_solver_for(m, n))
+        sol = assemble(m, layout, zr, solver_ok, steps, opts)
+        vec = spec.moment_vector(sol, m)
+        ok = (sol.status == CONVERGED) & jnp.all(jnp.isfinite(vec))
+        return vec, (vec, ok, sol)
+
+    G, (vec, ok, sol) = jax.jacfwd(mom, has_aux=True)(th_vec)
+    return th_vec, vec, ok, sol.status, G, sol
+
+
 @eqx.filter_jit
 def _evaluate(spec, model, z, t, sqrtw, guess):
     return _evaluate_impl(spec, model, z, guess)
@@ -82,9 +112,16 @@ class CalibrationResult:
         self.loss, self.converged, self.status, self.steps = loss, converged, status, steps
         self.se, self.cov, self.singular_values = se, cov, singular_values
         self.condition_number, self.identified, self.unidentified = condition_number, identified, unidentified
-        self.se_assumption, self.solution, self.method, self.starts = se_assumption, solution, method, starts
+        self.se_assumption, self._solution, self.method, self.starts = se_assumption, solution, method, starts
         self.message, self.j_stat, self.j_df, self.j_pvalue = message, j_stat, j_df, j_pvalue
         self._jac, self._sens, self._model = jacobian, sensitivity, model  # arrays/base model: built on use
+
+    @property
+    def solution(self):
+        """The equilibrium (`Solution`) at the estimate."""
+        if callable(self._solution):  # packed by the compiled fit: rebuilt on first use
+            self._solution = self._solution()
+        return self._solution
 
     @property
     def jacobian(self):
@@ -201,7 +238,6 @@ def chi2_sf(x, df):
 
 def _inference(spec, th, vec, G, t, w, explicit_w, moment_se, moment_cov, names_theta, warn=True):
     k, p = G.shape
-    W = np.diag(w)
     scale = np.where(np.abs(th) > 0, np.abs(th), 1.0)
     J = np.sqrt(w)[:, None] * G * scale[None, :]
     finite = np.all(np.isfinite(J))
@@ -229,9 +265,10 @@ def _inference(spec, th, vec, G, t, w, explicit_w, moment_se, moment_cov, names_
                + ". Fix one of them or add a moment that separates them.")
         if warn:
             warnings.warn(msg, IdentificationWarning, stacklevel=3)
-    A = G.T @ W @ G
-    Ainv = np.linalg.pinv(A) if identified else np.full((p, p), np.nan)
-    sens = -Ainv @ G.T @ W
+    # (G'WG)^-1 from the SVD above: G'WG = D^-1 V S^2 V' D^-1 with D = diag(scale)
+    Ainv = ((Vt.T / s_full ** 2) @ Vt) * np.outer(scale, scale) if identified else np.full((p, p), np.nan)
+    GtW = G.T * w[None, :]
+    sens = -Ainv @ GtW
     if moment_cov is not None:
         S, assumption = np.asarray(moment_cov, dtype=float), "moment_cov given"
     elif moment_se is not None:
@@ -241,11 +278,11 @@ def _inference(spec, th, vec, G, t, w, explicit_w, moment_se, moment_cov, names_
     else:
         S, assumption = None, ("not computed: the precision of the data moments is unknown; pass moment_se= "
                                 "(or moment_cov=, or weights that are the moments' inverse variances)")
-    cov = Ainv @ G.T @ W @ S @ W @ G @ Ainv if S is not None else np.full((p, p), np.nan)
+    cov = sens @ S @ sens.T if S is not None else np.full((p, p), np.nan)
     se = np.sqrt(np.clip(np.diag(cov), 0, None)) if S is not None else np.full(p, np.nan)
     if S is not None and not identified:
         se = np.full(p, np.nan)
-    J, jdf, jp = j_statistic(vec - t, G, W, S) if (S is not None and identified) else (float("nan"), max(k - p, 0),
+    J, jdf, jp = j_statistic(vec - t, G, np.diag(w), S) if (S is not None and identified) else (float("nan"), max(k - p, 0),
                                                                                       float("nan"))
     return dict(cov=cov, se=se, sv=s_full, cond=cond, identified=identified, unidentified=unidentified,
                 sens=sens, assumption=assumption, J=J, jdf=jdf, jp=jp)

@@ -11,7 +11,7 @@ import optax
 import optimistix as optx
 
 from .._batching import fallback_unless
-from ._inference import _evaluate_impl
+from ._inference import _evaluate_at_root_impl, _evaluate_impl
 from ._objective import _loss, _residuals
 from ._problem import CONVERGED, solve_call
 
@@ -106,16 +106,23 @@ def _start_equilibrium(spec, model, z0, guess):
     return {k: jnp.where(ok, jnp.asarray(sol0.unknowns[k], dtype=jnp.float64), full[k]) for k in full}
 
 
-def _exact_first(spec, model, wrapper, z0, t, guess, max_steps):
+def _exact_first(spec, model, wrapper, z0, t, guess, max_steps, first_stage=False):
     """Newton on the square system (free parameters appended to the unknowns, moment = target): one
-    nested solve instead of an optimizer loop of them. Returns (internal z, ok, steps, equilibrium)."""
+    nested solve instead of an optimizer loop of them. Returns (internal z, ok, steps, equilibrium).
+
+    `first_stage=True` runs only the first solver of the default chain (unless the user chose the
+    solver or the fallback), as an eager `jo.solve` does first: a program less than half the size,
+    and its size is most of the time of a small calibration. The chain returns that solver's root
+    whenever it converges, so running the whole chain only where it does not gives the same result."""
     fields = {n: getattr(model, n) for n in model.parameter_names()}
     fields.update({f"target_{i}": t[i] for i in range(len(spec.moment_names))})
     wm = wrapper.with_params(**fields)
     _, full = _complete_guess(model, z0, spec, guess)
     g = {**full, **spec.natural(z0)}
     g = {k: jnp.asarray(g[k], dtype=jnp.float64) for k in wrapper.unknowns}
-    sol = solve_call(wm, g, spec.solve_kw, max_steps=max_steps)
+    user = dict(spec.solve_kw)
+    first = {"fallback": False} if first_stage and not {"solver", "fallback", "backend"} & set(user) else {}
+    sol = solve_call(wm, g, spec.solve_kw, max_steps=max_steps, **first)
     z = jnp.stack([tr.to_internal(sol.unknowns[k]) for k, tr in zip(spec.free, spec.transforms)])
     ok = (sol.status == CONVERGED) & jnp.all(jnp.isfinite(z))
     eq = {k: jnp.asarray(sol.unknowns[k], dtype=jnp.float64) for k in model.unknowns}
@@ -132,30 +139,51 @@ def _fit_impl(spec, model, theta0, t, sqrtw, guess, rtol, atol, max_steps, metho
     Levenberg-Marquardt fallback out of the program (an eager call compiles it only when needed)."""
     TRACES["fit"] += 1
     z0 = jnp.stack([tr.to_internal(theta0[i]) for i, tr in enumerate(spec.transforms)])
-    if method == "lm" and wrapper is not None and exact_only:
-        z, success, steps, inner = _exact_first(spec, model, wrapper, z0, t, guess, max_steps)
-    elif method == "lm" and wrapper is not None:
-        zx, okx, stepsx, eqx_ = _exact_first(spec, model, wrapper, z0, t, guess, max_steps)
 
-        dyn, static = eqx.partition(model, eqx.is_array)
+    if method == "lm" and wrapper is not None:
+        # every path ends at a point z with its equilibrium: (z, success, steps, equilibrium,
+        # inner solve converged, inner steps); moments, status and Jacobian are evaluated there once
+        def exact_fit(m, z0, t, guess, first_stage):
+            zx, okx, stepsx, eq = _exact_first(spec, m, wrapper, z0, t, guess, max_steps, first_stage)
+            stepsx = jnp.asarray(stepsx, dtype=jnp.int32)
+            return okx, (zx, jnp.asarray(okx, dtype=bool), stepsx, eq, jnp.asarray(okx, dtype=bool), stepsx)
 
-        def lm(dyn, z0, t, sqrtw, guess):
-            m = eqx.combine(dyn, static)
-            inner = _start_equilibrium(spec, m, z0, guess)
-            zz, ss, nn = _run_lm(spec, m, z0, t, sqrtw, inner, rtol, atol, max_steps)
-            return zz, jnp.asarray(ss, dtype=bool), jnp.asarray(nn, dtype=jnp.int32), inner
+        ok_first, first = exact_fit(model, z0, t, guess, True)
+        if exact_only:
+            found = first
+        else:
+            dyn, static = eqx.partition(model, eqx.is_array)
 
-        # under vmap (a panel in one program) the LM fallback runs only when some unit needs it
-        z, success, steps, inner = fallback_unless(
-            okx, (zx, jnp.asarray(True), jnp.asarray(stepsx, dtype=jnp.int32), eqx_), lm, dyn, z0, t, sqrtw, guess)
-    elif method == "lm":
-        inner = _start_equilibrium(spec, model, z0, guess)
-        z, success, steps = _run_lm(spec, model, z0, t, sqrtw, inner, rtol, atol, max_steps)
+            def lm(dyn, z0, t, sqrtw, guess):
+                m = eqx.combine(dyn, static)
+                inner = _start_equilibrium(spec, m, z0, guess)
+                zz, ss, nn = _run_lm(spec, m, z0, t, sqrtw, inner, rtol, atol, max_steps)
+                sol = solve_call(m.with_params(**spec.natural(zz)), inner, spec.solve_kw)
+                eq = {k: jnp.asarray(sol.unknowns[k], dtype=jnp.float64) for k in m.unknowns}
+                return (zz, jnp.asarray(ss, dtype=bool), jnp.asarray(nn, dtype=jnp.int32), eq,
+                        jnp.asarray(sol.converged, dtype=bool), jnp.asarray(sol.steps, dtype=jnp.int32))
+
+            def rescue(dyn, z0, t, sqrtw, guess):
+                # the rest of the square system's chain, then Levenberg-Marquardt on the objective
+                ok_chain, chain = exact_fit(eqx.combine(dyn, static), z0, t, guess, False)
+                return fallback_unless(ok_chain, chain, lm, dyn, z0, t, sqrtw, guess)
+
+            # under vmap (a panel in one program) the rescue runs only for the units that need it (few,
+            # so in quarters of the batch)
+            found = fallback_unless(ok_first, first, rescue, dyn, z0, t, sqrtw, guess, parts=4)
+        z, success, steps, inner, root_ok, root_steps = found
+        evaluated = _evaluate_at_root_impl(spec, model, z, inner, root_ok, root_steps)
+        if evaluated is None:  # solve options that SolverOptions cannot express: solve again at z
+            evaluated = _evaluate_impl(spec, model, z, inner)
     else:
         inner = _start_equilibrium(spec, model, z0, guess)
-        z, success, steps = _run_optax(spec, model, z0, t, sqrtw, inner, rtol, atol, max_steps, method,
-                                       learning_rate)
-    th, vec, ok, status, G, sol = _evaluate_impl(spec, model, z, inner)
+        if method == "lm":
+            z, success, steps = _run_lm(spec, model, z0, t, sqrtw, inner, rtol, atol, max_steps)
+        else:
+            z, success, steps = _run_optax(spec, model, z0, t, sqrtw, inner, rtol, atol, max_steps, method,
+                                           learning_rate)
+        evaluated = _evaluate_impl(spec, model, z, inner)
+    th, vec, ok, status, G, sol = evaluated
     arrays = {"z0": z0, "z": z, "success": success, "steps": steps, "theta": th, "moments": vec, "ok": ok,
               "status": status, "G": G}
     return arrays, sol, inner

@@ -9,9 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..model import Model
+from ._compiled import plan
 from ._inference import CalibrationResult, _build, _finish
-from ._objective import _exact_class, _loss, exact_model
-from ._optimizers import _fit, _lm_vmap, _optax_vmap, _start_points
+from ._objective import _loss, exact_model
+from ._optimizers import _lm_vmap, _optax_vmap, _start_points
 from ._problem import CONVERGED, CalibrationWarning, _full_guess, _solve_quiet, _spec, _target_arrays, _vec, solve_call
 
 
@@ -68,7 +69,10 @@ def calibrate(
     """
     if solver is not None:
         solve_kwargs = {**(solve_kwargs or {}), "solver": solver}
-    spec = _spec(model, targets, free, moments, solve_kwargs)
+    if method not in ("lm", "adam", "lbfgs", "exact"):
+        raise ValueError(f"method must be 'lm', 'adam', 'lbfgs' or 'exact', got {method!r}")
+    problem = plan(model, targets, free, moments, solve_kwargs, method)
+    spec, wrapper = problem.spec, problem.wrapper
     t, w, explicit_w = _target_arrays(targets, weights)
     names = spec.moment_names
     mse, mcov = _vec(moment_se, names, "moment_se"), moment_cov
@@ -80,30 +84,25 @@ def calibrate(
     else:
         inner_guess = None
     theta0 = {k: (start or {}).get(k, getattr(model, k)) for k in spec.free}
-    if method not in ("lm", "adam", "lbfgs", "exact"):
-        raise ValueError(f"method must be 'lm', 'adam', 'lbfgs' or 'exact', got {method!r}")
     if starts is None and method != "exact":
         # the common path: one compiled program (start solve, optimizer, moments, exact Jacobian),
         # cached by problem structure, then numpy for the inference tables
         th0 = np.asarray([float(np.asarray(theta0[k])) for k in spec.free])
         g = None if inner_guess is None else {k: np.asarray(v, dtype=float) for k, v in inner_guess.items()
                                               if k in model.unknowns}
-        wrapper = _square_wrapper(spec, model, method)
-        fit_args = (spec, model, th0, np.asarray(t, dtype=float), np.sqrt(np.asarray(w, dtype=float)), g, rtol,
-                    atol, max_steps, method, learning_rate, wrapper)
-        # a square problem: compile and run Newton on the square system alone, and the plain
-        # Levenberg-Marquardt program (the one of non-square problems) only if that does not converge;
-        # the same two paths, and so the same result, as the combined program under vmap
-        arrays, sol, _ = _fit(*fit_args, exact_only=wrapper is not None)
-        a = jax.device_get(arrays)
-        if wrapper is not None and not bool(a["success"]):
-            arrays, sol, _ = _fit(*fit_args[:-1], None)
-            a = jax.device_get(arrays)
+        fit = problem.fitter(model, g, method, rtol, atol, max_steps, learning_rate)
+        t_arr, sqrtw = np.asarray(t, dtype=float), np.sqrt(np.asarray(w, dtype=float))
+        # a square problem: compile and run Newton on the square system alone, and the whole program
+        # (Newton, then Levenberg-Marquardt on the objective where it fails) only if that does not
+        # converge: the same result as that program, which a panel runs under vmap
+        a, sol = fit(th0, t_arr, sqrtw, exact_only=wrapper is not None)
+        if wrapper is not None and not a["success"]:
+            a, sol = fit(th0, t_arr, sqrtw, exact_only=False)
         if not np.all(np.isfinite(a["z0"])):
             raise ValueError(f"start {theta0} is outside the free parameters' transforms "
                              f"{dict(zip(spec.free, spec.transforms))}")
-        res = _build(spec, model, a["theta"], a["moments"], bool(a["ok"]), int(a["status"]), a["G"], sol,
-                     bool(a["success"]), int(a["steps"]), t, w, explicit_w, method, mse, mcov, None, warn)
+        res = _build(spec, model, a["theta"], a["moments"], a["ok"], a["status"], a["G"], sol,
+                     a["success"], a["steps"], t, w, explicit_w, method, mse, mcov, None, warn)
         if warn and not res.converged:
             warnings.warn(res.message, CalibrationWarning, stacklevel=2)
         return res
@@ -153,32 +152,3 @@ def calibrate(
     if warn and not res.converged:
         warnings.warn(res.message, CalibrationWarning, stacklevel=2)
     return res
-
-
-
-
-def _square_wrapper(spec, model, method):
-    """An instance of the exact-calibration model (Newton first) for square "lm" problems, else None.
-    Its parameter values are placeholders: the compiled fit sets them (so it is cached by structure)."""
-    if method != "lm" or len(spec.free) != len(spec.moment_names):
-        return None
-    try:
-        cls = _exact_class(type(model), spec)
-    except ValueError:  # a free parameter named like an unknown
-        return None
-    try:
-        key = (cls, tuple((n, getattr(model, n)) for n in model.option_names()))
-        inst = _WRAPPERS.get(key)
-    except TypeError:  # unhashable options: build it every time
-        key, inst = None, None
-    if inst is None:
-        import dataclasses
-
-        fields = {f.name: getattr(model, f.name) for f in dataclasses.fields(model)}
-        inst = cls(**fields)
-        if key is not None:
-            _WRAPPERS[key] = inst
-    return inst
-
-
-_WRAPPERS: dict = {}
