@@ -238,18 +238,19 @@ def chi2_sf(x, df):
 
 def _inference(spec, th, vec, G, t, w, explicit_w, moment_se, moment_cov, names_theta, warn=True):
     k, p = G.shape
-    scale = np.where(np.abs(th) > 0, np.abs(th), 1.0)
-    J = np.sqrt(w)[:, None] * G * scale[None, :]
-    finite = np.all(np.isfinite(J))
+    scale = np.abs(th)
+    scale[scale == 0] = 1.0
+    J = (np.sqrt(w)[:, None] * G) * scale
+    finite = bool(np.isfinite(J).all())
     if finite:
         _, s, Vt = np.linalg.svd(J, full_matrices=True)
     else:
         s, Vt = np.full(min(k, p), np.nan), np.eye(p)
-    s_full = np.concatenate([s, np.zeros(max(0, p - len(s)))])
-    smax = s_full.max() if finite and s_full.size else np.nan
-    smin = s_full.min() if finite and s_full.size else np.nan
-    cond = float(smax / smin) if finite and smin > 0 else float("inf")
-    identified = bool(finite and p <= k and cond < 1e8 and smin > 1e-10)
+    s_full = s if len(s) == p else np.concatenate([s, np.zeros(max(0, p - len(s)))])
+    smax = float(s_full.max()) if finite and p else np.nan
+    smin = float(s_full.min()) if finite and p else np.nan
+    cond = smax / smin if finite and smin > 0 else float("inf")
+    identified = finite and p <= k and cond < 1e8 and smin > 1e-10
     unidentified = []
     if finite and not identified:
         # the weakly determined directions: right singular vectors of the (near-)zero singular values
@@ -278,9 +279,11 @@ def _inference(spec, th, vec, G, t, w, explicit_w, moment_se, moment_cov, names_
     else:
         S, assumption = None, ("not computed: the precision of the data moments is unknown; pass moment_se= "
                                 "(or moment_cov=, or weights that are the moments' inverse variances)")
-    cov = sens @ S @ sens.T if S is not None else np.full((p, p), np.nan)
-    se = np.sqrt(np.clip(np.diag(cov), 0, None)) if S is not None else np.full(p, np.nan)
-    if S is not None and not identified:
+    if S is not None and identified:
+        cov = sens @ S @ sens.T
+        se = np.sqrt(np.maximum(np.diagonal(cov), 0.0))
+    else:
+        cov = sens @ S @ sens.T if S is not None else np.full((p, p), np.nan)
         se = np.full(p, np.nan)
     J, jdf, jp = j_statistic(vec - t, G, np.diag(w), S) if (S is not None and identified) else (float("nan"), max(k - p, 0),
                                                                                       float("nan"))
@@ -300,10 +303,12 @@ def _finish(spec, model, z, success, steps, t, w, explicit_w, guess, method, mom
 def _build(spec, model, th, vec, ok, status, G, sol, success, steps, t, w, explicit_w, method, moment_se,
            moment_cov, starts_table=None, warn=True):
     """A CalibrationResult from the numbers at the estimate (numpy; no JAX dispatch)."""
-    inf = _inference(spec, th, vec, G, t, w, explicit_w, moment_se, moment_cov, list(spec.free), warn=warn)
-    loss = float(0.5 * np.sum(w * (vec - t) ** 2)) if ok else float("nan")
-    exact_id = len(spec.free) == len(spec.moment_names)
-    matched = (not exact_id) or (ok and np.all(np.abs(vec - t) <= 1e-6 * np.maximum(1.0, np.abs(t))))
+    free, names = spec.free, list(spec.moment_names)
+    inf = _inference(spec, th, vec, G, t, w, explicit_w, moment_se, moment_cov, list(free), warn=warn)
+    gap = vec - t
+    loss = float(0.5 * (w * gap * gap).sum()) if ok else float("nan")
+    exact_id = len(free) == len(names)
+    matched = (not exact_id) or (ok and bool((np.abs(gap) <= 1e-6 * np.maximum(1.0, np.abs(t))).all()))
     converged = bool(success) and ok and bool(matched)
     if not ok:
         status_name = STATUS_NAMES.get(status, str(status)) if status != CONVERGED else "nonfinite_moments"
@@ -313,12 +318,11 @@ def _build(spec, model, th, vec, ok, status, G, sol, success, steps, t, w, expli
         status_name = "targets_not_matched"
     else:
         status_name = "converged"
-    params = {k: float(v) for k, v in zip(spec.free, th)}
-    names = list(spec.moment_names)
+    params = dict(zip(free, th.tolist()))
     res = CalibrationResult(
-        params=params, moments=dict(zip(names, map(float, vec))), targets=dict(zip(names, map(float, t))),
-        weights=dict(zip(names, map(float, w))), loss=loss, converged=converged, status=status_name,
-        steps=int(steps), se=dict(zip(spec.free, map(float, inf["se"]))), cov=inf["cov"],
+        params=params, moments=dict(zip(names, vec.tolist())), targets=dict(zip(names, np.asarray(t).tolist())),
+        weights=dict(zip(names, np.asarray(w).tolist())), loss=loss, converged=converged, status=status_name,
+        steps=int(steps), se=dict(zip(free, inf["se"].tolist())), cov=inf["cov"],
         jacobian=np.asarray(G), singular_values=inf["sv"],
         condition_number=inf["cond"], identified=inf["identified"], unidentified=inf["unidentified"],
         sensitivity=np.asarray(inf["sens"]), se_assumption=inf["assumption"], model=model, solution=sol,
