@@ -150,3 +150,23 @@ def test_packed_solution_is_the_equilibrium_at_the_estimate():
     assert float(sol.model.beta) == pytest.approx(res.params["beta"], rel=1e-14)
     assert float(sol.residual_norm) < 1e-8
     assert isinstance(sol.status, jax.Array)
+
+
+def _first_domestic_share(sol, model):
+    return {"domestic_share_0": sol["domestic_share"][0]}
+
+
+def test_array_parameters_of_another_size_are_not_confused():
+    """One model class with array parameters of two sizes (3 and 4 countries) shares a problem set-up
+    but not a compiled signature: each call must read its own results (calibrating sigma back from the
+    domestic share of country 0 computed at sigma = 4; oracle: that sigma and the economy's size)."""
+    from jaxoff.models.armington import random_economy
+
+    econ = {n: random_economy(n, seed=n) for n in (3, 4)}
+    target = {n: float(jo.solve(m.with_params(sigma=4.0))["domestic_share"][0]) for n, m in econ.items()}
+    for n in (3, 4, 3):
+        res = calibrate(econ[n], {"domestic_share_0": target[n]}, {"sigma": "log"}, _first_domestic_share,
+                        warn=False)
+        assert res.converged and res.params["sigma"] == pytest.approx(4.0, rel=1e-8)
+        assert res.solution["w"].shape == (n,) and float(res.solution["domestic_share"][0]) == pytest.approx(
+            target[n], rel=1e-10)

@@ -51,7 +51,7 @@ class Plan:
         def fit(th0, t, sqrtw, exact_only):
             static = (treedef, rtol, atol, max_steps, method, learning_rate, bool(exact_only))
             v = np.asarray(self.run(leaves, th0, t, sqrtw, guess, *static))
-            sol_def, shapes = self.layouts[(static, jax.tree_util.tree_structure(guess))]
+            sol_def, shapes = self.layouts[_signature(static, leaves, guess)]
             a, i = _unpack(v, self.p, self.k)
             return a, partial(_rebuild, sol_def, shapes, v[i:])
         return fit
@@ -116,11 +116,19 @@ def _fit_packed(plan, leaves, th0, t, sqrtw, guess, treedef, rtol, atol, max_ste
     sol_leaves, sol_def = jax.tree_util.tree_flatten(sol)
     # recorded while tracing (every compiled signature is traced in this process first)
     static = (treedef, rtol, atol, max_steps, method, learning_rate, exact_only)
-    plan.layouts[(static, jax.tree_util.tree_structure(guess))] = (
+    plan.layouts[_signature(static, leaves, guess)] = (
         sol_def, tuple((jnp.shape(x), jnp.result_type(x)) for x in sol_leaves))
     parts = [jnp.asarray(arrays[name], dtype=jnp.float64) for name, _ in _FIELDS] + \
             [jnp.asarray(x).astype(jnp.float64) for x in sol_leaves]
     return jnp.concatenate([jnp.ravel(x) for x in parts])
+
+
+def _signature(static, leaves, guess):
+    """What the packed output's layout depends on: the static arguments and the shapes of the
+    model's parameters and of the guess (a model class with array parameters of another size is
+    traced again, and must not read the other size's layout)."""
+    gl, gdef = jax.tree_util.tree_flatten(guess)
+    return static, gdef, tuple(np.shape(x) for x in leaves), tuple(np.shape(x) for x in gl)
 
 
 def _unpack(v, p, k):
