@@ -39,8 +39,14 @@ class ManyResult:
 
 def _jsonable(row: dict) -> dict:
     out = {}
+    isfinite = math.isfinite
     for k, v in row.items():
-        if isinstance(v, (np.floating, float)):
+        t = type(v)
+        if t is float:  # the common case first (a panel has ~20 values per unit)
+            out[k] = v if isfinite(v) else None
+        elif t is bool or t is str or v is None:
+            out[k] = v
+        elif isinstance(v, (np.floating, float)):
             out[k] = None if not math.isfinite(float(v)) else float(v)
         elif isinstance(v, (np.integer,)):
             out[k] = int(v)
@@ -379,10 +385,16 @@ def _many_batched(model, df, todo, free, moments, unit_problem, record, results,
         n = len(chunk)
         T = np.asarray([[float(tg[c].value if isinstance(tg[c], Target) else tg[c]) for c in spec.moment_names]
                         for tg, _, _ in probs]).reshape(n, k)
-        Wt = np.empty_like(T)
+        # default weights 1/t^2 (1 where t is 0 or missing), or the Target weights (the same for every
+        # unit): as `_target_arrays` computes them for one unit
+        Wt = np.where(np.isfinite(T) & (T != 0), 1.0 / np.where(T != 0, T, 1.0) ** 2, 1.0)
         E = np.zeros(n, dtype=bool)
-        for j, (tg, _, _) in enumerate(probs):
-            _, Wt[j], E[j] = _target_arrays(tg, None)
+        if n:
+            _, w_first, e_first = _target_arrays(probs[0][0], None)
+            explicit = [q for q, c in enumerate(spec.moment_names)
+                        if isinstance(probs[0][0][c], Target) and probs[0][0][c].weight is not None]
+            Wt[:, explicit] = w_first[explicit]
+            E[:] = e_first
         F = np.asarray([[fixed[c] for c in fixed_names] for _, _, fixed in probs], dtype=float)
         F = F.reshape(n, len(fixed_names))
         good = np.all(np.isfinite(T), axis=1) & np.all(np.isfinite(F), axis=1)
