@@ -50,7 +50,7 @@ def _evaluate_at_root_impl(spec, model, z, root, solver_ok, steps):
     def mom(th):
         m = model.with_params(**dict(zip(spec.free, th)))
         layout = Layout.of(m, root)
-        n = sum(int(np.size(v)) for v in root.values())
+        n = sum(jnp.size(v) for v in root.values())
         zr = differentiable_root(m, layout, layout.to_internal(m, root), opts.linear_solver_for(m, n))
         sol = assemble(m, layout, zr, solver_ok, steps, opts)
         vec = spec.moment_vector(sol, m)

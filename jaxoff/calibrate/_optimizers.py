@@ -134,9 +134,10 @@ def _fit_impl(spec, model, theta0, t, sqrtw, guess, rtol, atol, max_steps, metho
     """Everything numerical of one `calibrate` call, traced once per problem structure.
 
     With `wrapper` (the exact-calibration model class of a square problem, method "lm"), Newton on
-    the square system goes first and Levenberg-Marquardt (from the start, with the start's
-    equilibrium as the inner warm start) runs only where it fails. `exact_only=True` leaves the
-    Levenberg-Marquardt fallback out of the program (an eager call compiles it only when needed)."""
+    the square system goes first (the first solver of its chain); where it fails, the rest of that
+    chain, then Levenberg-Marquardt on the objective (from the start, with the start's equilibrium as
+    the inner warm start). `exact_only=True` is the first solver alone (an eager call compiles the
+    rest only when it fails). The moments and their Jacobian are evaluated at the root found."""
     TRACES["fit"] += 1
     z0 = jnp.stack([tr.to_internal(theta0[i]) for i, tr in enumerate(spec.transforms)])
 
