@@ -3,10 +3,11 @@ structure, and one compiled call that returns every number of the fit in one arr
 
 A small calibration is mostly overhead: measured on Trading Tasks M1 (2 parameters, 2 moments), a
 whole call took ~1.4 ms, of which the compiled fit's execution was ~0.3 ms and the rest was set-up in
-Python, equinox's filtering of the arguments and the transfer of ~60 result arrays. Hence: the spec and the square wrapper are built once per problem structure; the model's
-parameters enter the compiled function as a flat list of arrays (no equinox filtering per call); the
-fit's arrays and the equilibrium (`Solution`) come back packed in one float64 vector, and the
-`Solution` is rebuilt from it only when the user asks for it.
+Python, equinox's filtering of the arguments and the transfer of ~60 result arrays. Hence: the spec
+and the square wrapper are built once per problem structure; the model's parameters enter the
+compiled function as a flat list of arrays (no equinox filtering per call); the fit's arrays and the
+equilibrium (`Solution`) come back packed in one float64 vector, and the `Solution` is rebuilt from
+it only when the user asks for it.
 """
 from __future__ import annotations
 

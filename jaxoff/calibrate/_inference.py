@@ -285,8 +285,10 @@ def _inference(spec, th, vec, G, t, w, explicit_w, moment_se, moment_cov, names_
     else:
         cov = sens @ S @ sens.T if S is not None else np.full((p, p), np.nan)
         se = np.full(p, np.nan)
-    J, jdf, jp = j_statistic(vec - t, G, np.diag(w), S) if (S is not None and identified) else (float("nan"), max(k - p, 0),
-                                                                                      float("nan"))
+    if S is not None and identified:
+        J, jdf, jp = j_statistic(vec - t, G, np.diag(w), S)
+    else:
+        J, jdf, jp = float("nan"), max(k - p, 0), float("nan")
     return dict(cov=cov, se=se, sv=s_full, cond=cond, identified=identified, unidentified=unidentified,
                 sens=sens, assumption=assumption, J=J, jdf=jdf, jp=jp)
 

@@ -16,10 +16,10 @@ import jax
 import numpy as np
 
 from ..model import Model
+from ._compiled import _square_wrapper
 from ._inference import _build
 from ._optimizers import _fit_many
 from ._problem import CalibrationWarning, Target, _as_transform, _spec, _target_arrays, _vec
-from ._compiled import _square_wrapper
 from ._single import calibrate
 
 

@@ -13,7 +13,7 @@ from ._compiled import plan
 from ._inference import CalibrationResult, _build, _finish
 from ._objective import _loss, exact_model
 from ._optimizers import _lm_vmap, _optax_vmap, _start_points
-from ._problem import CONVERGED, CalibrationWarning, _full_guess, _solve_quiet, _spec, _target_arrays, _vec, solve_call
+from ._problem import CONVERGED, CalibrationWarning, _full_guess, _solve_quiet, _target_arrays, _vec, solve_call
 
 
 def calibrate(
