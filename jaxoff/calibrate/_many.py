@@ -362,6 +362,41 @@ def _batch_se(G, t, w, S):
     return np.where(identified[:, None], se, np.nan), cond
 
 
+def _fit_chunk(spec, model, fixed_names, F, Th0, T, sqrtW, rtol, atol, max_steps, wrapper, good, n):
+    """One chunk of units under vmap, as an eager `calibrate` runs one unit: for a square problem,
+    Newton on the square system for every unit first (a small program); the units where it fails
+    (usually few) then run the whole fit (the square system's whole chain, then Levenberg-Marquardt
+    on the objective) in sub-batches of a quarter of the chunk, so that program is compiled only if
+    some unit needs it and runs only for those. Returns (numpy arrays, Solutions)."""
+    def run(rows, exact_only):
+        arrays, sols, _ = _fit_many(spec, model, fixed_names, tuple(F[rows].T), Th0[rows], T[rows], sqrtW[rows],
+                                    None, rtol, atol, max_steps, "lm", 0.05, wrapper, exact_only)
+        return {k: np.array(v) for k, v in jax.device_get(arrays).items()}, sols
+
+    everyone = np.arange(len(T))
+    a, sols = run(everyone, wrapper is not None)
+    if wrapper is None:
+        return a, sols
+    redo = np.flatnonzero(~a["success"][:n] & good)
+    if not len(redo):
+        return a, sols
+    size = -(-len(T) // 4)
+    sols = jax.tree_util.tree_map(np.array, jax.device_get(sols))  # merged in numpy: one transfer each way
+
+    def put(x, y, idx):
+        x[idx] = y[:len(idx)]
+        return x
+
+    for start in range(0, len(redo), size):
+        idx = redo[start:start + size]
+        rows = np.concatenate([idx, np.repeat(idx[:1], size - len(idx))])  # padded: one compiled shape
+        b, sub = run(rows, False)
+        for k in a:
+            put(a[k], b[k], idx)
+        sols = jax.tree_util.tree_map(lambda x, y, idx=idx: put(x, y, idx), sols, jax.device_get(sub))
+    return a, jax.device_put(sols)
+
+
 def _many_batched(model, df, todo, free, moments, unit_problem, record, results, batch_size, kwargs):
     """calibrate_many in one compiled program per chunk: every unit's start solve, Newton or LM fit and
     moment Jacobian under jax.vmap (one compilation for all chunks of the same size); the table is
@@ -405,9 +440,8 @@ def _many_batched(model, df, todo, free, moments, unit_problem, record, results,
         if not np.all(np.isfinite(Fj)):
             Fj = np.where(np.isfinite(Fj), Fj, 1.0)
         Th0 = np.broadcast_to(th0, (batch_size, p)).copy()
-        arrays, sols, _ = _fit_many(spec, model, fixed_names, tuple(Fj.T), Th0, Tj, np.sqrt(Wj), None, rtol, atol,
-                                    max_steps, "lm", 0.05, wrapper)
-        a = jax.device_get(arrays)
+        a, sols = _fit_chunk(spec, model, fixed_names, Fj, Th0, Tj, np.sqrt(Wj), rtol, atol, max_steps, wrapper,
+                             good, n)
         ses = [se for _, se, _ in probs]
         S = np.stack([np.diag(np.asarray(_vec(se, spec.moment_names, "moment_se")) ** 2) if se is not None
                       else (np.diag(1.0 / Wt[j]) if E[j] else np.full((k, k), np.nan)) for j, se in enumerate(ses)])

@@ -133,25 +133,26 @@ def _fit_impl(spec, model, theta0, t, sqrtw, guess, rtol, atol, max_steps, metho
               wrapper=None, exact_only=False):
     """Everything numerical of one `calibrate` call, traced once per problem structure.
 
-    With `wrapper` (the exact-calibration model class of a square problem, method "lm"), Newton on
-    the square system goes first (the first solver of its chain); where it fails, the rest of that
-    chain, then Levenberg-Marquardt on the objective (from the start, with the start's equilibrium as
-    the inner warm start). `exact_only=True` is the first solver alone (an eager call compiles the
-    rest only when it fails). The moments and their Jacobian are evaluated at the root found."""
+    With `wrapper` (the exact-calibration model class of a square problem, method "lm"): with
+    `exact_only=True`, Newton on the square system alone (the first solver of its chain); otherwise
+    the square system's whole chain, then Levenberg-Marquardt on the objective (from the start, with
+    the start's equilibrium as the inner warm start) where it fails. `calibrate` and `calibrate_many`
+    run the first and, only for units where it fails, the second: the chain returns its first
+    solver's root whenever that converges, so the result is the whole program's. The moments and
+    their Jacobian are evaluated at the root found."""
     TRACES["fit"] += 1
     z0 = jnp.stack([tr.to_internal(theta0[i]) for i, tr in enumerate(spec.transforms)])
 
     if method == "lm" and wrapper is not None:
         # every path ends at a point z with its equilibrium: (z, success, steps, equilibrium,
         # inner solve converged, inner steps); moments, status and Jacobian are evaluated there once
-        def exact_fit(m, z0, t, guess, first_stage):
-            zx, okx, stepsx, eq = _exact_first(spec, m, wrapper, z0, t, guess, max_steps, first_stage)
-            stepsx = jnp.asarray(stepsx, dtype=jnp.int32)
-            return okx, (zx, jnp.asarray(okx, dtype=bool), stepsx, eq, jnp.asarray(okx, dtype=bool), stepsx)
+        def exact_fit(first_stage):
+            zx, okx, stepsx, eq = _exact_first(spec, model, wrapper, z0, t, guess, max_steps, first_stage)
+            ok, stepsx = jnp.asarray(okx, dtype=bool), jnp.asarray(stepsx, dtype=jnp.int32)
+            return ok, (zx, ok, stepsx, eq, ok, stepsx)
 
-        ok_first, first = exact_fit(model, z0, t, guess, True)
         if exact_only:
-            found = first
+            _, found = exact_fit(True)
         else:
             dyn, static = eqx.partition(model, eqx.is_array)
 
@@ -164,14 +165,10 @@ def _fit_impl(spec, model, theta0, t, sqrtw, guess, rtol, atol, max_steps, metho
                 return (zz, jnp.asarray(ss, dtype=bool), jnp.asarray(nn, dtype=jnp.int32), eq,
                         jnp.asarray(sol.converged, dtype=bool), jnp.asarray(sol.steps, dtype=jnp.int32))
 
-            def rescue(dyn, z0, t, sqrtw, guess):
-                # the rest of the square system's chain, then Levenberg-Marquardt on the objective
-                ok_chain, chain = exact_fit(eqx.combine(dyn, static), z0, t, guess, False)
-                return fallback_unless(ok_chain, chain, lm, dyn, z0, t, sqrtw, guess)
-
-            # under vmap (a panel in one program) the rescue runs only for the units that need it (few,
-            # so in quarters of the batch)
-            found = fallback_unless(ok_first, first, rescue, dyn, z0, t, sqrtw, guess, parts=4)
+            # the square system's whole chain, then Levenberg-Marquardt on the objective where it fails
+            # (under vmap: only if some unit needs it)
+            ok_chain, chain = exact_fit(False)
+            found = fallback_unless(ok_chain, chain, lm, dyn, z0, t, sqrtw, guess)
         z, success, steps, inner, root_ok, root_steps = found
         evaluated = _evaluate_at_root_impl(spec, model, z, inner, root_ok, root_steps)
         if evaluated is None:  # solve options that SolverOptions cannot express: solve again at z
@@ -191,11 +188,11 @@ def _fit_impl(spec, model, theta0, t, sqrtw, guess, rtol, atol, max_steps, metho
 
 
 def _fit_fixed_impl(spec, model, fixed_names, fixed_vals, theta0, t, sqrtw, guess, rtol, atol, max_steps,
-                    method, learning_rate, wrapper=None):
+                    method, learning_rate, wrapper=None, exact_only=False):
     TRACES["fit_many"] += 1
     m = model.with_params(**dict(zip(fixed_names, fixed_vals))) if fixed_names else model
     arrays, sol, inner = _fit_impl(spec, m, theta0, t, sqrtw, guess, rtol, atol, max_steps, method,
-                                   learning_rate, wrapper)
+                                   learning_rate, wrapper, exact_only)
     TRACES["fit"] -= 1  # counted as fit_many
     return arrays, sol, inner
 
@@ -203,4 +200,4 @@ def _fit_fixed_impl(spec, model, fixed_names, fixed_vals, theta0, t, sqrtw, gues
 _fit = eqx.filter_jit(_fit_impl)
 # many units (rows of a panel) in one program: fixed parameters, starts and targets batched
 _fit_many = eqx.filter_jit(eqx.filter_vmap(
-    _fit_fixed_impl, in_axes=(None, None, None, 0, 0, 0, 0, None, None, None, None, None, None, None)))
+    _fit_fixed_impl, in_axes=(None, None, None, 0, 0, 0, 0, None, None, None, None, None, None, None, None)))

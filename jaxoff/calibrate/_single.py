@@ -93,8 +93,8 @@ def calibrate(
         fit = problem.fitter(model, g, method, rtol, atol, max_steps, learning_rate)
         t_arr, sqrtw = np.asarray(t, dtype=float), np.sqrt(np.asarray(w, dtype=float))
         # a square problem: compile and run Newton on the square system alone, and the whole program
-        # (Newton, then Levenberg-Marquardt on the objective where it fails) only if that does not
-        # converge: the same result as that program, which a panel runs under vmap
+        # (the square system's whole chain, then Levenberg-Marquardt on the objective where it
+        # fails) only if that does not converge: the same result as the whole program (see _fit_impl)
         a, sol = fit(th0, t_arr, sqrtw, exact_only=wrapper is not None)
         if wrapper is not None and not a["success"]:
             a, sol = fit(th0, t_arr, sqrtw, exact_only=False)
