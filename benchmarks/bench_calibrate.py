@@ -10,8 +10,9 @@ residual one call of a jitted `jo.solve` (compiled before timing). jo.calibrate 
 it (whole call: argument handling, the compiled fit, standard errors and diagnostics) on later passes
 over the same targets (the fastest of `--repeat` passes, for both sides); the first pass, with every
 one-off compilation (the first call's, and the fallback program's if some target needs it), is
-reported separately. The panel is `calibrate_many(..., batch_size=len(panel))`: one compiled program
-for all units. Prints the ratios (not a test).
+reported separately. The panel is `calibrate_many(..., batch_size=len(panel))`: the first stage
+(Newton on the square system) compiled once for all units, the fallback program once for the units
+where it fails. Prints the ratios (not a test).
 """
 from __future__ import annotations
 
@@ -119,7 +120,7 @@ def main(argv=None):
         pscipy_s = min(pscipy_s, time.perf_counter() - t0)
     perr = float(np.max(np.abs(many.table["beta"].to_numpy(float) / ptruths[:, 0] - 1)))
     print(f"panel of {args.panel} units:")
-    print(f"  calibrate_many(batch_size={args.panel}), one compiled program: {vmap_s:.3f} s "
+    print(f"  calibrate_many(batch_size={args.panel}), one compilation for all units: {vmap_s:.3f} s "
           f"({len(many.failed)} failed; max rel. error in beta {perr:.1e}; one-off compile {pcompile_s:.1f} s)")
     print(f"  scipy least_squares loop: {pscipy_s:.3f} s ({pnfev} residual evaluations)")
     print(f"  RATIO panel: scipy loop / batched calibrate_many = {pscipy_s / vmap_s:.1f}x")
