@@ -60,19 +60,11 @@ USER_MODELS = textwrap.dedent('''
         def domain(self):
             return {"a > 0": self.a > 0}
 
-    class Bounded(jo.Model):
-        """x^2 = a (x > 0), with the moment share = x^2/(1 + x^4) = a/(1 + a^2) <= 1/2 for every a."""
-        a: float = 2.0
-        unknowns = {"x": jo.Positive()}
-
-        def residuals(self, u):
-            return {"clear": u["x"] ** 2 / self.a - 1.0}
+    class Bounded(SquareRoot):
+        """SquareRoot with the moment share = x^2/(1 + x^4) = a/(1 + a^2) <= 1/2 for every a."""
 
         def outputs(self, u):
             return {"share": u["x"] ** 2 / (1.0 + u["x"] ** 4)}
-
-        def domain(self):
-            return {"a > 0": self.a > 0}
 
     class NoRoot(jo.Model):
         """x^2 + a = 0 has no real root: every solve must fail."""
