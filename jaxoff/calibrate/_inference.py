@@ -17,18 +17,23 @@ from ._objective import _moments_at
 from ._problem import CONVERGED, IdentificationWarning
 
 
-def _evaluate_impl(spec, model, z, guess):
-    """Moments, status and the exact moment Jacobian dm/dtheta (natural units) at internal z."""
+def _jacobian_at(spec, z, point):
+    """Moments, status and the exact moment Jacobian dm/dtheta (natural units) at internal z, where
+    `point(theta)` -> (moment vector, ok, Solution): one trace, the primal riding along as aux."""
     theta = spec.natural(z)
     th_vec = jnp.stack([theta[k] for k in spec.free])
 
     def mom(th):
-        vec, ok, sol = _moments_at(spec, model, dict(zip(spec.free, th)), guess)
+        vec, ok, sol = point(dict(zip(spec.free, th)))
         return vec, (vec, ok, sol)
 
-    # moments, status and Jacobian from one trace of the solve (its primal rides along as aux)
     G, (vec, ok, sol) = jax.jacfwd(mom, has_aux=True)(th_vec)
     return th_vec, vec, ok, sol.status, G, sol
+
+
+def _evaluate_impl(spec, model, z, guess):
+    """Moments, status and the exact moment Jacobian at internal z, solving the model there."""
+    return _jacobian_at(spec, z, lambda theta: _moments_at(spec, model, theta, guess))
 
 
 def _evaluate_at_root_impl(spec, model, z, root, solver_ok, steps):
@@ -40,25 +45,20 @@ def _evaluate_at_root_impl(spec, model, z, root, solver_ok, steps):
     from ..solve import Layout, SolverOptions, assemble, differentiable_root
 
     kw = dict(spec.solve_kw)
-    fields = set(SolverOptions.__dataclass_fields__)
-    if not set(kw) <= fields:
+    if not set(kw) <= set(SolverOptions.__dataclass_fields__):
         return None
     opts = SolverOptions(**{**kw, "mask": False})
-    theta = spec.natural(z)
-    th_vec = jnp.stack([theta[k] for k in spec.free])
+    n = sum(jnp.size(v) for v in root.values())
 
-    def mom(th):
-        m = model.with_params(**dict(zip(spec.free, th)))
+    def point(theta):
+        m = model.with_params(**theta)
         layout = Layout.of(m, root)
-        n = sum(jnp.size(v) for v in root.values())
         zr = differentiable_root(m, layout, layout.to_internal(m, root), opts.linear_solver_for(m, n))
         sol = assemble(m, layout, zr, solver_ok, steps, opts)
         vec = spec.moment_vector(sol, m)
-        ok = (sol.status == CONVERGED) & jnp.all(jnp.isfinite(vec))
-        return vec, (vec, ok, sol)
+        return vec, (sol.status == CONVERGED) & jnp.all(jnp.isfinite(vec)), sol
 
-    G, (vec, ok, sol) = jax.jacfwd(mom, has_aux=True)(th_vec)
-    return th_vec, vec, ok, sol.status, G, sol
+    return _jacobian_at(spec, z, point)
 
 
 @eqx.filter_jit
@@ -282,12 +282,10 @@ def _inference(spec, th, vec, G, t, w, explicit_w, moment_se, moment_cov, names_
     if S is not None and identified:
         cov = sens @ S @ sens.T
         se = np.sqrt(np.maximum(np.diagonal(cov), 0.0))
+        J, jdf, jp = j_statistic(vec - t, G, np.diag(w), S)
     else:
         cov = sens @ S @ sens.T if S is not None else np.full((p, p), np.nan)
         se = np.full(p, np.nan)
-    if S is not None and identified:
-        J, jdf, jp = j_statistic(vec - t, G, np.diag(w), S)
-    else:
         J, jdf, jp = float("nan"), max(k - p, 0), float("nan")
     return dict(cov=cov, se=se, sv=s_full, cond=cond, identified=identified, unidentified=unidentified,
                 sens=sens, assumption=assumption, J=J, jdf=jdf, jp=jp)

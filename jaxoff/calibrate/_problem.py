@@ -57,11 +57,10 @@ def _as_transform(name: str, spec) -> Transform:
     if isinstance(spec, tuple) and len(spec) == 2:
         return Interval(float(spec[0]), float(spec[1]))
     key = (spec or "none").lower() if isinstance(spec, (str, type(None))) else None
-    table = _TRANSFORMS
-    if key not in table:
+    if key not in _TRANSFORMS:
         raise ValueError(f"free parameter '{name}': transform must be 'log', 'logit', 'none', a (lo, hi) "
                          f"tuple or a jaxoff Transform, got {spec!r}")
-    return table[key]
+    return _TRANSFORMS[key]
 
 
 class _Spec(eqx.Module):
